@@ -1,0 +1,51 @@
+# The two commands of the README's quick start (`make demo`, `make test`) create the environment
+# in .venv when it is missing and reuse it when it is there.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.iclmsr-installed
+
+.PHONY: env demo test test-all docs export clean-nbs readme check-sync bench
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+env: $(STAMP)  ## create or update the environment
+
+demo: $(STAMP)  ## the main job: SimCLR vs SimCLR + ICL-MSR on the built-in confounded digits
+	$(BIN)/iclmsr demo
+
+test: $(STAMP)  ## notebook tests (nbdev-test) and end-to-end tests (pytest)
+	$(BIN)/nbdev-test --n-workers 2 --timing
+	$(BIN)/python tools/build_docs.py
+	$(BIN)/python -m pytest tests -ra
+
+test-all: $(STAMP)  ## the same, with the slow notebook cells and slow tests
+	$(BIN)/nbdev-test --n-workers 2 --timing --flags slow
+	$(BIN)/python tools/build_docs.py
+	$(BIN)/python -m pytest tests -ra --runslow
+
+docs: $(STAMP)  ## the documentation site in _docs/, offline
+	$(BIN)/python tools/build_docs.py
+
+export: $(STAMP)
+	$(BIN)/nbdev-export
+
+clean-nbs: $(STAMP)
+	$(BIN)/nbdev-clean
+
+readme: $(STAMP)  ## README.md from nbs/index.ipynb
+	$(BIN)/python tools/make_readme.py
+
+check-sync: $(STAMP)  ## library in sync with notebooks, notebooks clean
+	$(BIN)/nbdev-export
+	$(BIN)/nbdev-clean
+	$(BIN)/python tools/make_readme.py
+	@git status --porcelain -- iclmsr nbs README.md | tee /tmp/iclmsr-sync.txt; \
+	if [ -s /tmp/iclmsr-sync.txt ]; then echo "nbdev-export/nbdev-clean/make_readme changed the files above: run 'make export clean-nbs readme' and commit"; exit 1; fi
+
+bench: $(STAMP)  ## step time and memory of the meta step
+	$(BIN)/python bench/meta_step.py
