@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['seed_everything', 'check_arg', 'default_device', 'cache_dir', 'num_params']
+__all__ = ['seed_everything', 'check_arg', 'default_device', 'cache_dir', 'num_params', 'placeholder_loss']
 
 # %% ../nbs/00_core.ipynb #60954c77
 def seed_everything(seed:int=0,             # the seed; an `int` >= 0
@@ -67,3 +67,9 @@ def num_params(model:torch.nn.Module, # any module
               ) -> int:
     "Number of (trainable) parameters of `model`."
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable)
+
+# %% ../nbs/00_core.ipynb #cb1d62f7
+def placeholder_loss(pred, *yb):
+    "Stands in for a `Learner`'s loss until a contrastive method callback sets its own; fails clearly if none does."
+    raise RuntimeError("this Learner has no contrastive method: add one to its callbacks, "
+                       "e.g. `Learner(dls, model, cbs=[SimCLR()])`")
