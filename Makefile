@@ -19,12 +19,12 @@ demo: $(STAMP)  ## the main job: SimCLR vs SimCLR + ICL-MSR on the built-in conf
 	$(BIN)/iclmsr demo
 
 test: $(STAMP)  ## notebook tests (nbdev-test) and end-to-end tests (pytest)
-	$(BIN)/nbdev-test --n-workers 2 --timing
+	OMP_NUM_THREADS=1 $(BIN)/nbdev-test --n-workers 2 --timing  # one torch thread per worker: 2 workers x 2 threads on 2 cores is several times slower
 	$(BIN)/python tools/build_docs.py
 	$(BIN)/python -m pytest tests -ra
 
 test-all: $(STAMP)  ## the same, with the slow notebook cells and slow tests
-	$(BIN)/nbdev-test --n-workers 2 --timing --flags slow
+	OMP_NUM_THREADS=1 $(BIN)/nbdev-test --n-workers 2 --timing --flags slow
 	$(BIN)/python tools/build_docs.py
 	$(BIN)/python -m pytest tests -ra --runslow
 
