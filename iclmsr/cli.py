@@ -19,19 +19,20 @@ from .data import ConfoundedDataset, confounded_dls, image_folder_dls, OBJECT_SO
 from .models import create_model, ARCHS
 from .methods import create_method, METHODS, BF16Autocast
 from .meta import ICLMSR, META_MODES, META_SCHEDULES
+from .mcl import train_mcl, MCLEncoder, check_mcl_method
 from .msr import MetaSemanticRegularizer
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'DEMO', 'REPORT_ROWS', 'check_config', 'build_dls', 'build_model', 'build_learner', 'EpochSeeder',
-           'training_state', 'load_training_state', 'Checkpoint', 'pretrain', 'load_encoder', 'eval_splits', 'evaluate',
-           'machine', 'run_and_evaluate', 'format_table', 'demo', 'main']
+           'training_state', 'load_training_state', 'Checkpoint', 'pretrain', 'iclmsr_kwargs', 'pretrain_mcl',
+           'load_encoder', 'eval_splits', 'evaluate', 'machine', 'run_and_evaluate', 'format_table', 'demo', 'main']
 
 # %% ../nbs/10_cli.ipynb #165d5a9b
 DEFAULTS = dict(
     data='digits', method='simclr', iclmsr=False, arch='smallcnn', cifar_stem=False, epochs=10, bs=256, lr=2e-3,
     wd=1e-5, n_train=5000, n_valid=1000, rho=0.9, size=32, seed=0, bf16=True,
     n_strata=4, lam=0.5, alpha=0.1, gamma=0.1, msr_lr=1e-3, meta_mode='first_order', schedule='batch', every=4,
-    hidden_dim=None, out_dim=None)
+    hidden_dim=None, out_dim=None, stages=1, clusters=10)
 
 def check_config(cfg:dict) -> dict:
     "`cfg` completed with `DEFAULTS` and checked; errors name the option."
@@ -43,8 +44,13 @@ def check_config(cfg:dict) -> dict:
               f"one of {tuple(OBJECT_SOURCES)} or 'folder:PATH'", d)
     check_arg(c['method'] in METHODS, 'method', f"one of {tuple(METHODS)}", c['method'])
     check_arg(c['arch'] in ARCHS, 'arch', f"one of {ARCHS}", c['arch'])
-    for k in ('epochs', 'bs', 'n_train', 'n_valid', 'size', 'n_strata', 'every'):
+    for k in ('epochs', 'bs', 'n_train', 'n_valid', 'size', 'n_strata', 'every', 'stages'):
         check_arg(isinstance(c[k], int) and c[k] >= 1, k, 'an int >= 1', c[k])
+    check_arg(isinstance(c['clusters'], int) and c['clusters'] >= 2, 'clusters', 'an int >= 2', c['clusters'])
+    if c['stages'] > 1:
+        check_mcl_method(c['method'])
+        check_arg(c['epochs'] >= c['stages'], 'epochs', f"at least one epoch per stage (>= --stages = {c['stages']}): "
+                  "--epochs is the total, split equally over the stages", c['epochs'])
     check_arg(isinstance(c['seed'], int) and c['seed'] >= 0, 'seed', 'an int >= 0', c['seed'])
     check_arg(0 <= c['rho'] <= 1, 'rho', 'a probability in [0, 1]', c['rho'])
     check_arg(c['lr'] > 0, 'lr', 'a learning rate > 0', c['lr'])
@@ -142,10 +148,11 @@ def pretrain(cfg:dict,                 # the run's options (see `DEFAULTS`)
     "Pretrain an encoder with the run `cfg`; saves everything a later `eval` or `--resume` needs in `out`."
     cfg = check_config(cfg)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    if cfg['stages'] > 1: return pretrain_mcl(cfg, out, resume, progress, device)
     state, start = None, 0
     if resume and (out/'last.pt').exists():
         state = torch.load(out/'last.pt', weights_only=False, map_location='cpu')
-        check_arg(state['config'] == cfg, 'resume', f"a run with the same options as the checkpoint in {out}", 'different options')
+        check_arg(check_config(state['config']) == cfg, 'resume', f"a run with the same options as the checkpoint in {out}", 'different options')
         start = state['epoch'] + 1
     (out/'config.json').write_text(json.dumps(cfg, indent=1))
     ckpt = Checkpoint(out, cfg, state)
@@ -161,13 +168,35 @@ def pretrain(cfg:dict,                 # the run's options (see `DEFAULTS`)
     return ckpt.metrics[-1] if ckpt.metrics else {}
 
 # %% ../nbs/10_cli.ipynb #10ec7cc1
+def iclmsr_kwargs(cfg:dict) -> dict|None:
+    "The `ICLMSR` keyword arguments of a run (None without `--iclmsr`)."
+    if not cfg['iclmsr']: return None
+    return dict(n=cfg['n_strata'], lam=cfg['lam'], alpha=cfg['alpha'], gamma=cfg['gamma'], msr_lr=cfg['msr_lr'],
+                mode=cfg['meta_mode'], schedule=cfg['schedule'], every=cfg['every'])
+
+def pretrain_mcl(cfg:dict, out:Path, resume:bool=False, progress:bool=True, device=None) -> dict:
+    "`pretrain` with `--stages` > 1: MCL (`iclmsr.mcl.train_mcl`), `--epochs` split equally over the stages; saves the `MCLEncoder`."
+    check_arg(not resume, 'resume', 'off for multistage runs (--stages > 1): they start again from stage 1', resume)
+    (out/'config.json').write_text(json.dumps(cfg, indent=1))
+    seed_everything(cfg['seed'])
+    enc = train_mcl(build_dls(cfg, device), make_model=lambda: build_model(cfg), method=cfg['method'], stages=cfg['stages'],
+                    clusters=cfg['clusters'], epochs_per_stage=cfg['epochs'] // cfg['stages'], lr=cfg['lr'], wd=cfg['wd'],
+                    iclmsr=iclmsr_kwargs(cfg), bf16=cfg['bf16'], seed=cfg['seed'], progress=progress)
+    metrics = [dict(stage=h['stage'], epochs=h['epochs'], train_loss=h['losses'][-1][0], valid_loss=h['losses'][-1][1],
+                    groups=h['n_groups'], coverage=h['coverage'][-1], seconds=round(h['seconds'], 2)) for h in enc.history]
+    (out/'metrics.json').write_text(json.dumps(metrics, indent=1))
+    torch.save(dict(model=enc.state_dict(), msr=None, config=cfg), out/'encoder.pt')
+    return metrics[-1]
+
+# %% ../nbs/10_cli.ipynb #3c01456c
 def load_encoder(run:str|Path, device=None):
     "The trained `SSLModel` of a run folder (and its regularizer, or None), with the run's config."
     run = Path(run)
     check_arg((run/'encoder.pt').exists(), 'run', 'a folder written by `iclmsr pretrain` (with encoder.pt)', str(run))
     ck = torch.load(run/'encoder.pt', weights_only=False, map_location='cpu')
     cfg = check_config(ck['config'])
-    model = build_model(cfg); model.load_state_dict(ck['model'])
+    model = MCLEncoder([build_model(cfg).encoder for _ in range(cfg['stages'])]) if cfg['stages'] > 1 else build_model(cfg)
+    model.load_state_dict(ck['model'])
     msr = None
     if ck.get('msr') is not None:
         msr = MetaSemanticRegularizer(model.num_features, n=cfg['n_strata']); msr.load_state_dict(ck['msr'])
@@ -213,7 +242,7 @@ def run_and_evaluate(cfg:dict, out:str|Path, n_eval:int=1000, rerun:bool=False, 
     done = out/'result.json'
     if done.exists() and not rerun:
         r = json.loads(done.read_text())
-        if r['config'] == cfg: return r
+        if check_config(r['config']) == cfg: return r  # options added later take their defaults
     t0 = time.time()
     pretrain(cfg, out, progress=progress)
     t1 = time.time()
@@ -301,6 +330,10 @@ def _parser():
     pt.add_argument('--cifar-stem', action='store_true', help='a stem that does not downsample (32 px images)')
     for k in ('epochs', 'bs', 'n_train', 'n_valid', 'size', 'seed', 'n_strata', 'every'):
         pt.add_argument('--' + k.replace('_', '-'), type=int, default=DEFAULTS[k])
+    pt.add_argument('--stages', type=int, default=DEFAULTS['stages'],
+                    help='MCL stages: 1 is the plain method; > 1 trains multistage contrastive learning (simclr or mocov2), '
+                         '--epochs split equally over the stages')
+    pt.add_argument('--clusters', type=int, default=DEFAULTS['clusters'], help='MCL: k-means clusters after every stage')
     for k in ('lr', 'wd', 'rho', 'lam', 'alpha', 'gamma', 'msr_lr'):
         pt.add_argument('--' + k.replace('_', '-'), type=float, default=DEFAULTS[k])
     pt.add_argument('--meta-mode', default=DEFAULTS['meta_mode'], choices=list(META_MODES))
