@@ -17,7 +17,7 @@ import fastai.callback.progress, fastai.callback.schedule  # progress bars, Lear
 from .core import check_arg, seed_everything, default_device, num_params
 from .data import ConfoundedDataset, confounded_dls, image_folder_dls, OBJECT_SOURCES, SPLITS
 from .models import create_model, ARCHS
-from .methods import create_method, METHODS, BF16Autocast
+from .methods import create_method, METHODS, BF16Autocast, ContrastiveMethod
 from .meta import ICLMSR, META_MODES, META_SCHEDULES
 from .mcl import train_mcl, MCLEncoder, check_mcl_method
 from .msr import MetaSemanticRegularizer
@@ -93,7 +93,7 @@ class EpochSeeder(Callback):
         s = seed_everything(self.seed * 100_003 + self.epoch)
         if hasattr(self.dls.train, 'rng'): self.dls.train.rng = random.Random(s)
 
-def _method(learn): return next(cb for cb in learn.cbs if hasattr(cb, 'pair_loss'))
+def _method(learn): return next(cb for cb in learn.cbs if isinstance(cb, ContrastiveMethod))
 def _iclmsr(learn): return next((cb for cb in learn.cbs if isinstance(cb, ICLMSR)), None)
 
 def training_state(learn) -> dict:
