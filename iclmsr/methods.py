@@ -17,7 +17,7 @@ from .models import SSLModel
 
 # %% auto #0
 __all__ = ['METHODS', 'ContrastiveMethod', 'stratum_features', 'SimCLR', 'ema_update', 'MoCoV2', 'BYOL', 'SimSiam', 'BarlowTwins',
-           'create_method', 'BF16Autocast', 'synthetic_dls', 'fixed_batch_loss']
+           'create_method', 'BF16Autocast', 'synthetic_dls', 'fixed_batch_loss', 'training_set_loss']
 
 # %% ../nbs/07_methods.ipynb #0604a35b
 class ContrastiveMethod(Callback):
@@ -233,3 +233,9 @@ def fixed_batch_loss(learn, x:torch.Tensor, seed:int=0) -> float:
     try: return method.loss(learn.model(xv), learn.model).item()
     finally:
         if queue is not None: method.queue = queue
+
+def training_set_loss(learn, n_views:int=3) -> float:
+    "The method's loss on all training images of a `synthetic_dls`, mean over `n_views` seeded sets of views."
+    learn.model.train()
+    x = learn.dls.train.dataset.tensors[0]
+    return sum(fixed_batch_loss(learn, x, seed=s) for s in range(n_views)) / n_views
