@@ -24,8 +24,8 @@ __all__ = ['FASHION_ROOT', 'FASHION_CLASSES', 'SHAPES', 'OBJECT_SOURCES', 'SOURC
            'DEFAULT_FAMILIES', 'SPLITS', 'ObjectSource', 'stratified_pools', 'digits_source', 'fashion_root',
            'fashion_available', 'fashion_source', 'shapes_source', 'object_source', 'resample', 'segment_distance',
            'palette', 'box3', 'paste_params', 'render_objects', 'assign_families', 'generate_confounded',
-           'ImageArrayDataset', 'ConfoundedDataset', 'show_samples', 'ArrayDataLoader', 'array_dls', 'confounded_dls',
-           'image_folder_dls', 'torchvision_dataset', 'torchvision_dls']
+           'ImageArrayDataset', 'ConfoundedDataset', 'colour_octant', 'show_samples', 'ArrayDataLoader', 'array_dls',
+           'confounded_dls', 'image_folder_dls', 'torchvision_dataset', 'torchvision_dls']
 
 # %% ../nbs/01_data.ipynb #8c53b420
 class ObjectSource:
@@ -367,7 +367,7 @@ def assign_families(rng:np.random.Generator, # the family stream
 # %% ../nbs/01_data.ipynb #cdab90d6
 SPLITS = ('train', 'test', 'test_rho0', 'swapped', 'fg_only', 'bg_only')
 _CHUNK = 1024
-_VERSION = 1  # bump when generation changes: it is part of the cache key
+_VERSION = 2  # bump when generation changes: it is part of the cache key (2: the object colours are stored)
 
 def _rng(seed, *keys):
     "A numpy Generator seeded from `seed` and string `keys` (stable across runs, machines and numpy versions)."
@@ -381,7 +381,7 @@ def generate_confounded(source:str='digits', # 'digits', 'fashion' or 'shapes'
                         seed:int=0,           # seed of everything random
                         families=DEFAULT_FAMILIES, # background family names, at least as many as classes
                         scale=(0.5, 0.9)      # glyph side as a fraction of `size`
-                       ) -> dict:             # images, masks, labels, backgrounds, object_ids
+                       ) -> dict:             # images, masks, labels, backgrounds, object_ids, colours
     "The arrays of one split of the confounded benchmark (no argument checks, no cache: see `ConfoundedDataset`)."
     src = object_source(source)
     C = len(src.classes)
@@ -398,12 +398,14 @@ def generate_confounded(source:str='digits', # 'digits', 'fashion' or 'shapes'
                                   0. if split == 'test_rho0' else rho, swapped=split == 'swapped')
     brng = _rng(seed, source, 'backgrounds', key)
     images, masks = np.empty((n, size, size, 3), np.uint8), np.empty((n, size, size), bool)
+    colours = np.empty((n, 3), np.float32)
     for f, name in enumerate(families):
         idx_f = np.flatnonzero(backgrounds == f)
         for s in range(0, len(idx_f), _CHUNK):
             idx = idx_f[s:s + _CHUNK]
             p = BACKGROUND_FAMILIES[name](brng, len(idx), size)
             c1, c2, col = palette(brng, len(idx))
+            colours[idx] = col
             x = c1[:, None, None] + p[..., None] * (c2 - c1)[:, None, None]
             alpha, masks[idx] = render_objects(src.objects, which[idx], side[idx], corner[idx], size, src.threshold)
             if split == 'fg_only': x = np.broadcast_to(x.mean((1, 2), keepdims=True), x.shape)
@@ -411,7 +413,8 @@ def generate_confounded(source:str='digits', # 'digits', 'fashion' or 'shapes'
                 a = alpha[..., None]
                 x = x * (1 - a) + col[:, None, None] * a
             images[idx] = (x * 255 + 0.5).astype(np.uint8)
-    return dict(images=images, masks=masks, labels=labels.astype(np.int64), backgrounds=backgrounds, object_ids=which)
+    return dict(images=images, masks=masks, labels=labels.astype(np.int64), backgrounds=backgrounds, object_ids=which,
+                colours=colours)
 
 # %% ../nbs/01_data.ipynb #fa12d2e4
 class ImageArrayDataset(torch.utils.data.Dataset):
@@ -469,6 +472,7 @@ class ConfoundedDataset(ImageArrayDataset):
             if cache: self._save(arrays)
         super().__init__(arrays['images'], arrays['labels'], classes)
         self.masks, self.backgrounds, self.object_ids = arrays['masks'], arrays['backgrounds'], arrays['object_ids']
+        self.colours = arrays['colours']
         self.own_family = np.arange(len(classes))
         self.realised_rho = float(np.mean(self.backgrounds == self.own_family[self.labels]))
 
@@ -494,6 +498,14 @@ class ConfoundedDataset(ImageArrayDataset):
     def __repr__(self):
         return (f"ConfoundedDataset({self.source!r}, split={self.split!r}, n={self.n}, size={self.size}, rho={self.rho} "
                 f"(realised {self.realised_rho:.3f}), {len(self.families)} families, seed={self.seed})")
+
+# %% ../nbs/01_data.ipynb #584c5964
+def colour_octant(colours:np.ndarray # RGB colours (..., 3) in [0, 1]
+                 ) -> np.ndarray:    # int64 (...): 4*[R > 0.5] + 2*[G > 0.5] + [B > 0.5], in 0..7
+    "The corner of the RGB cube nearest each colour, as a class 0-7 (black, blue, green, cyan, red, magenta, yellow, white)."
+    c = np.asarray(colours)
+    check_arg(c.ndim >= 1 and c.shape[-1] == 3, 'colours', 'an array (..., 3) of RGB colours', getattr(c, 'shape', c))
+    return ((c > 0.5).astype(np.int64) * np.array([4, 2, 1])).sum(-1)
 
 # %% ../nbs/01_data.ipynb #c01b1d33
 def show_samples(ds:ImageArrayDataset,  # a dataset with `.images` (and, for ConfoundedDataset, families and masks)

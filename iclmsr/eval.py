@@ -19,6 +19,7 @@ from fastprogress import progress_bar
 from fastai.callback.core import Callback
 from fastai.learner import Metric
 from .core import check_arg, default_device
+from .data import colour_octant
 
 # %% auto #0
 __all__ = ['PROBE_OPTS', 'PROTOCOLS', 'EMBEDDINGS', 'evaluating', 'image_batch', 'extract_features', 'LinearProbe',
@@ -473,7 +474,7 @@ def unconfounded_probe(feats:dict,             # split name -> (N, c) features
     return linear_probe(*train, sets, seed=seed, **kwargs)
 
 # %% ../nbs/09_eval.ipynb #aea7588d
-PROTOCOLS = ('confounded', 'unconfounded', 'background', 'attention', 'knn')
+PROTOCOLS = ('confounded', 'unconfounded', 'background', 'colour', 'attention', 'knn')
 
 def extract_strata(msr:nn.Module,    # the meta semantic regularizer: original images -> A_s (B, n, c)
                    images,            # uint8 (N,H,W,3), float (N,3,H,W) in [0,1], or a dataset with `.images`
@@ -498,12 +499,22 @@ def extract_strata(msr:nn.Module,    # the meta semantic regularizer: original i
 def _fam_chance(b):
     b = _t(b); return (torch.bincount(b).max() / len(b)).item()
 
+def _rho0_decodability(feats, target, tr0, tr0_target, seed, **kwargs):
+    "Probe accuracy for `target` (labels of 'test_rho0') on the rho = 0 halves (or trained on `tr0`), and its chance level."
+    if tr0 is None:
+        _, te = _halves(len(target), 0.5, seed)
+        chance = _fam_chance(_t(target)[te])
+    else: chance = _fam_chance(target)
+    b = unconfounded_probe({'test_rho0': feats['test_rho0']}, {'test_rho0': target}, tests=(), seed=seed,
+                           rho0_train=None if tr0 is None else (tr0, tr0_target), **kwargs)
+    return b['rho0'], chance
+
 # %% ../nbs/09_eval.ipynb #a461f4da
 @delegates(linear_probe, but=['train_feats', 'train_labels', 'test_feats', 'test_labels', 'return_probe', 'seed', 'n_classes'])
 def background_report(model:nn.Module,              # the encoder (an `SSLModel`), evaluated frozen
                       splits:dict,                   # split name -> `ConfoundedDataset` ('train', 'test', 'test_rho0', 'swapped', 'fg_only', 'bg_only')
                       rho0_train=None,               # a separate rho = 0 labelled split for protocols (b), (c); None: half of 'test_rho0'
-                      protocols=PROTOCOLS,           # which parts to compute, a subset of `PROTOCOLS`
+                      protocols=None,                # which parts to compute, a subset of `PROTOCOLS`; None: all the splits allow
                       attention_split:str='test',    # the split whose masks score the foreground attention
                       msr:nn.Module|None=None,       # the meta semantic regularizer: adds the attention of each stratum
                       knn_k:int=5,                   # k of the kNN accuracies ('knn' protocol; majority vote)
@@ -516,6 +527,9 @@ def background_report(model:nn.Module,              # the encoder (an `SSLModel`
     "All background numbers of an encoder on the confounded splits: both probe protocols, reliance, decodability, attention."
     check_arg(isinstance(splits, dict) and 'train' in splits, 'splits', "a dict split name -> ConfoundedDataset with 'train'",
               list(splits) if isinstance(splits, dict) else type(splits).__name__)
+    if protocols is None:
+        colours = isinstance(splits, dict) and all(hasattr(d, 'colours') for d in (splits.get('test_rho0'), rho0_train) if d is not None)
+        protocols = tuple(p for p in PROTOCOLS if p != 'colour' or colours)
     protocols = (protocols,) if isinstance(protocols, str) else tuple(protocols)
     for p in protocols: check_arg(p in PROTOCOLS, 'protocols', f'a subset of {PROTOCOLS}', p)
     for s, d in splits.items(): _images_labels(d, f'splits[{s!r}]')
@@ -524,8 +538,8 @@ def background_report(model:nn.Module,              # the encoder (an `SSLModel`
                       'a split in `splits` with `.masks`', attention_split)
     check_arg(knn_k is None or (isinstance(knn_k, int) and knn_k >= 1), 'knn_k', 'None or an int >= 1', knn_k)
     rho0 = 'test_rho0' in splits or rho0_train is not None
-    if {'unconfounded', 'background'} & set(protocols):
-        check_arg(rho0, 'splits', "a 'test_rho0' split (or `rho0_train`) for the unconfounded and background protocols", list(splits))
+    if {'unconfounded', 'background', 'colour'} & set(protocols):
+        check_arg(rho0, 'splits', "a 'test_rho0' split (or `rho0_train`) for the unconfounded, background and colour protocols", list(splits))
     feats, maps = {}, None
     for s, d in splits.items():
         if att and s == attention_split: feats[s], maps = extract_features(model, d, bs, device, progress, return_maps=True)
@@ -546,15 +560,14 @@ def background_report(model:nn.Module,              # the encoder (an `SSLModel`
         r.update({f'unconfounded_{k}': v for k, v in u.items()})
         if 'swapped' in u: r['unconfounded_reliance'] = u['rho0'] - u['swapped']
     if 'background' in protocols:
-        bg = {s: d.backgrounds for s, d in splits.items() if hasattr(d, 'backgrounds')}
-        check_arg('test_rho0' in bg, "splits['test_rho0']", 'a split with `.backgrounds`', 'none')
-        if tr0 is None:
-            _, te = _halves(len(bg['test_rho0']), 0.5, seed)
-            chance = _fam_chance(_t(bg['test_rho0'])[te])
-        else: chance = _fam_chance(bg['test_rho0'])
-        b = unconfounded_probe({'test_rho0': feats['test_rho0']}, bg, tests=(), seed=seed,
-                               rho0_train=None if tr0 is None else (tr0, rho0_train.backgrounds), **kwargs)
-        r['bg_decodability'], r['bg_decodability_chance'] = b['rho0'], chance
+        check_arg(hasattr(splits.get('test_rho0'), 'backgrounds'), "splits['test_rho0']", 'a split with `.backgrounds`', 'none')
+        r['bg_decodability'], r['bg_decodability_chance'] = _rho0_decodability(
+            feats, splits['test_rho0'].backgrounds, tr0, None if tr0 is None else rho0_train.backgrounds, seed, **kwargs)
+    if 'colour' in protocols:
+        for name, d in (("splits['test_rho0']", splits.get('test_rho0')), ('rho0_train', rho0_train)):
+            if d is not None or name != 'rho0_train': check_arg(hasattr(d, 'colours'), name, 'a split with `.colours` (object colours) for the colour protocol', type(d).__name__)
+        r['colour_decodability'], r['colour_decodability_chance'] = _rho0_decodability(
+            feats, colour_octant(splits['test_rho0'].colours), tr0, None if tr0 is None else colour_octant(rho0_train.colours), seed, **kwargs)
     if att:
         m = splits[attention_split].masks
         r['fg_attention'], r['fg_attention_chance'] = foreground_attention(maps, m), mask_share(m)
