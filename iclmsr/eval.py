@@ -499,14 +499,15 @@ def extract_strata(msr:nn.Module,    # the meta semantic regularizer: original i
 def _fam_chance(b):
     b = _t(b); return (torch.bincount(b).max() / len(b)).item()
 
-def _rho0_decodability(feats, target, tr0, tr0_target, seed, **kwargs):
-    "Probe accuracy for `target` (labels of 'test_rho0') on the rho = 0 halves (or trained on `tr0`), and its chance level."
+def _rho0_decodability(feats, label, splits, rho0_train, tr0, seed, **kwargs):
+    "Probe accuracy for `label(split)` on the rho = 0 halves of 'test_rho0' (or trained on `rho0_train`, features `tr0`), and its chance level."
+    target = label(splits['test_rho0'])
     if tr0 is None:
         _, te = _halves(len(target), 0.5, seed)
         chance = _fam_chance(_t(target)[te])
     else: chance = _fam_chance(target)
     b = unconfounded_probe({'test_rho0': feats['test_rho0']}, {'test_rho0': target}, tests=(), seed=seed,
-                           rho0_train=None if tr0 is None else (tr0, tr0_target), **kwargs)
+                           rho0_train=None if tr0 is None else (tr0, label(rho0_train)), **kwargs)
     return b['rho0'], chance
 
 # %% ../nbs/09_eval.ipynb #a461f4da
@@ -528,7 +529,7 @@ def background_report(model:nn.Module,              # the encoder (an `SSLModel`
     check_arg(isinstance(splits, dict) and 'train' in splits, 'splits', "a dict split name -> ConfoundedDataset with 'train'",
               list(splits) if isinstance(splits, dict) else type(splits).__name__)
     if protocols is None:
-        colours = isinstance(splits, dict) and all(hasattr(d, 'colours') for d in (splits.get('test_rho0'), rho0_train) if d is not None)
+        colours = hasattr(splits.get('test_rho0'), 'colours') and (rho0_train is None or hasattr(rho0_train, 'colours'))
         protocols = tuple(p for p in PROTOCOLS if p != 'colour' or colours)
     protocols = (protocols,) if isinstance(protocols, str) else tuple(protocols)
     for p in protocols: check_arg(p in PROTOCOLS, 'protocols', f'a subset of {PROTOCOLS}', p)
@@ -562,12 +563,13 @@ def background_report(model:nn.Module,              # the encoder (an `SSLModel`
     if 'background' in protocols:
         check_arg(hasattr(splits.get('test_rho0'), 'backgrounds'), "splits['test_rho0']", 'a split with `.backgrounds`', 'none')
         r['bg_decodability'], r['bg_decodability_chance'] = _rho0_decodability(
-            feats, splits['test_rho0'].backgrounds, tr0, None if tr0 is None else rho0_train.backgrounds, seed, **kwargs)
+            feats, lambda d: d.backgrounds, splits, rho0_train, tr0, seed, **kwargs)
     if 'colour' in protocols:
-        for name, d in (("splits['test_rho0']", splits.get('test_rho0')), ('rho0_train', rho0_train)):
-            if d is not None or name != 'rho0_train': check_arg(hasattr(d, 'colours'), name, 'a split with `.colours` (object colours) for the colour protocol', type(d).__name__)
+        need = 'a split with `.colours` (object colours) for the colour protocol'
+        check_arg(hasattr(splits.get('test_rho0'), 'colours'), "splits['test_rho0']", need, type(splits.get('test_rho0')).__name__)
+        check_arg(rho0_train is None or hasattr(rho0_train, 'colours'), 'rho0_train', need, type(rho0_train).__name__)
         r['colour_decodability'], r['colour_decodability_chance'] = _rho0_decodability(
-            feats, colour_octant(splits['test_rho0'].colours), tr0, None if tr0 is None else colour_octant(rho0_train.colours), seed, **kwargs)
+            feats, lambda d: colour_octant(d.colours), splits, rho0_train, tr0, seed, **kwargs)
     if att:
         m = splits[attention_split].masks
         r['fg_attention'], r['fg_attention_chance'] = foreground_attention(maps, m), mask_share(m)

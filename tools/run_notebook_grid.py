@@ -23,7 +23,7 @@ def main():
     loop = next((i for i, c in enumerate(cells) if 'for seed in SEEDS' in c), None)
     if loop is None: p.error(f'{a.notebook} has no code cell with `for seed in SEEDS`')
     g = {'__name__': '__grid__'}
-    for c in cells[:loop]: exec(compile(c, f'{a.notebook} cell {cells.index(c)}', 'exec'), g)
+    for i, c in enumerate(cells[:loop]): exec(compile(c, f'{a.notebook} cell {i}', 'exec'), g)
     bad = [r for r in a.rhos if r not in g['RHOS']] + [s for s in a.seeds if s not in g['SEEDS']]
     if bad: p.error(f"--seeds/--rhos must be among the notebook's SEEDS {g['SEEDS']} and RHOS {g['RHOS']}, got {bad}")
     g['SEEDS'], g['RHOS'] = tuple(a.seeds), tuple(a.rhos)
