@@ -21,11 +21,12 @@ from .core import check_arg, cache_dir, default_device, placeholder_loss
 
 # %% auto #0
 __all__ = ['FASHION_ROOT', 'FASHION_CLASSES', 'SHAPES', 'OBJECT_SOURCES', 'SOURCE_CLASSES', 'BACKGROUND_FAMILIES',
-           'DEFAULT_FAMILIES', 'SPLITS', 'ObjectSource', 'stratified_pools', 'digits_source', 'fashion_root',
-           'fashion_available', 'fashion_source', 'shapes_source', 'object_source', 'resample', 'segment_distance',
-           'palette', 'box3', 'paste_params', 'render_objects', 'assign_families', 'generate_confounded',
-           'ImageArrayDataset', 'ConfoundedDataset', 'colour_octant', 'show_samples', 'ArrayDataLoader', 'array_dls',
-           'confounded_dls', 'image_folder_dls', 'torchvision_dataset', 'torchvision_dls']
+           'DEFAULT_FAMILIES', 'SPLITS', 'DIFFICULTY', 'ObjectSource', 'stratified_pools', 'digits_source',
+           'fashion_root', 'fashion_available', 'fashion_source', 'shapes_source', 'object_source', 'resample',
+           'segment_distance', 'palette', 'polar_palette', 'box3', 'paste_params', 'render_objects', 'assign_families',
+           'generate_confounded', 'ImageArrayDataset', 'difficulty', 'ConfoundedDataset', 'colour_octant',
+           'show_samples', 'ArrayDataLoader', 'array_dls', 'confounded_dls', 'image_folder_dls', 'torchvision_dataset',
+           'torchvision_dls']
 
 # %% ../nbs/01_data.ipynb #8c53b420
 class ObjectSource:
@@ -319,6 +320,19 @@ def palette(rng:np.random.Generator, # the background stream
     pick = np.where(ok.any(1), ok.argmax(1), d.argmax(1))
     return c1[:, 0], c2[:, 0], cand[np.arange(n), pick]
 
+def polar_palette(rng:np.random.Generator, # the background stream
+                  n:int,                    # number of images
+                  k:int=4                   # random second background colours tried per image
+                 ) -> tuple:                # c1, c2, object colour: float32 (n,3) each, in [0,1]
+    "Per image, light or dark at random: background colours in the light (dark) half of the RGB cube, object colour dark (light)."
+    light = (rng.random((n, 1, 1)) < 0.5).astype(np.float32)   # 1: light background, dark object
+    half = lambda u: 0.5 * u + 0.5 * light                     # into the background's half of the cube
+    c1 = half(rng.random((n, 1, 3), dtype=np.float32))
+    cand = half(rng.random((n, k, 3), dtype=np.float32))
+    c2 = cand[np.arange(n), np.linalg.norm(cand - c1, axis=-1).argmax(1)][:, None]
+    col = 0.3 * rng.random((n, 1, 3), dtype=np.float32) + 0.7 * (1 - light)  # channels in [0, .3] or [.7, 1]
+    return c1[:, 0], c2[:, 0], col[:, 0]
+
 # %% ../nbs/01_data.ipynb #1e102c17
 def box3(a:np.ndarray) -> np.ndarray:
     "3x3 mean filter over the last two axes (edges replicated)."
@@ -341,13 +355,16 @@ def render_objects(objects:np.ndarray, # glyphs (M,28,28)
                    side:np.ndarray,    # glyph side in pixels (B,)
                    corner:np.ndarray,  # top-left corner in pixels (B,2)
                    size:int,           # image side
-                   threshold:float=0.3 # mask threshold on the smoothed intensity
+                   threshold:float=0.3, # mask threshold on the smoothed intensity
+                   shading:float=0.     # 0: near-flat opacity max(0.5, 2o); 1: the glyph's own grey levels, max(0.25, o)
                   ) -> tuple:          # alpha float32 (B,H,W), mask bool (B,H,W)
-    "Opacity and mask of glyphs pasted at `corner` with side `side`; alpha is 0 outside the mask and >= 0.5 inside."
+    "Opacity and mask of glyphs pasted at `corner` with side `side`; alpha is 0 outside the mask and >= 0.25 inside."
     g = np.arange(size) + 0.5
     o = resample(objects, which, (g - corner[:, :1]) * 28 / side[:, None] - 0.5, (g - corner[:, 1:]) * 28 / side[:, None] - 0.5)
     mask = box3(o) > threshold
-    return np.where(mask, np.clip(2 * o, 0.5, 1), 0).astype(np.float32), mask
+    a = np.clip(2 * o, 0.5, 1)
+    if shading: a = (1 - shading) * a + shading * np.clip(o, 0.25, 1)
+    return np.where(mask, a, 0).astype(np.float32), mask
 
 # %% ../nbs/01_data.ipynb #ec7325e9
 def assign_families(rng:np.random.Generator, # the family stream
@@ -380,7 +397,10 @@ def generate_confounded(source:str='digits', # 'digits', 'fashion' or 'shapes'
                         split:str='train',    # one of `SPLITS`
                         seed:int=0,           # seed of everything random
                         families=DEFAULT_FAMILIES, # background family names, at least as many as classes
-                        scale=(0.5, 0.9)      # glyph side as a fraction of `size`
+                        scale=(0.5, 0.9),     # glyph side as a fraction of `size`
+                        contrast:float=1.,    # background pattern amplitude: c2 moved to c1 + contrast (c2 - c1)
+                        polarity:bool=False,  # light/dark images with an object of the other luminance (`polar_palette`)
+                        shading:float=0.      # how much of the glyph's own grey levels shows (`render_objects`)
                        ) -> dict:             # images, masks, labels, backgrounds, object_ids, colours
     "The arrays of one split of the confounded benchmark (no argument checks, no cache: see `ConfoundedDataset`)."
     src = object_source(source)
@@ -404,10 +424,11 @@ def generate_confounded(source:str='digits', # 'digits', 'fashion' or 'shapes'
         for s in range(0, len(idx_f), _CHUNK):
             idx = idx_f[s:s + _CHUNK]
             p = BACKGROUND_FAMILIES[name](brng, len(idx), size)
-            c1, c2, col = palette(brng, len(idx))
+            c1, c2, col = (polar_palette if polarity else palette)(brng, len(idx))
+            if contrast != 1: c2 = c1 + contrast * (c2 - c1)
             colours[idx] = col
             x = c1[:, None, None] + p[..., None] * (c2 - c1)[:, None, None]
-            alpha, masks[idx] = render_objects(src.objects, which[idx], side[idx], corner[idx], size, src.threshold)
+            alpha, masks[idx] = render_objects(src.objects, which[idx], side[idx], corner[idx], size, src.threshold, shading)
             if split == 'fg_only': x = np.broadcast_to(x.mean((1, 2), keepdims=True), x.shape)
             if split != 'bg_only':
                 a = alpha[..., None]
@@ -438,6 +459,31 @@ class ImageArrayDataset(torch.utils.data.Dataset):
         x, y = self.batch([i])
         return x[0], int(y[0])
 
+# %% ../nbs/01_data.ipynb #d1a0c007
+DIFFICULTY = {
+    'hard':     dict(contrast=1.0, scale=(0.5, 0.9), polarity=False, shading=0.0, families=DEFAULT_FAMILIES),
+    'standard': dict(contrast=0.5, scale=(0.7, 1.0), polarity=True, shading=1.0, families=DEFAULT_FAMILIES),
+}
+
+def difficulty(preset:str='standard', # a name in `DIFFICULTY`
+               **overrides            # contrast, scale, polarity, shading, families: None keeps the preset's value
+              ) -> dict:              # the five parameters, checked
+    "The difficulty parameters of `preset`, with `overrides` (a value of None keeps the preset's)."
+    check_arg(preset in DIFFICULTY, 'preset', f"one of {tuple(DIFFICULTY)}", preset)
+    unknown = set(overrides) - set(DIFFICULTY[preset])
+    check_arg(not unknown, 'difficulty', f"parameters among {tuple(DIFFICULTY[preset])}", sorted(unknown))
+    d = {**DIFFICULTY[preset], **{k: v for k, v in overrides.items() if v is not None}}
+    c, sc = d['contrast'], d['scale']
+    check_arg(isinstance(c, (int, float, np.floating)) and not isinstance(c, bool) and 0 <= c <= 1, 'contrast', 'a number in [0, 1]', c)
+    check_arg(len(sc) == 2 and 0 < sc[0] <= sc[1] <= 1, 'scale', 'a pair 0 < lo <= hi <= 1', sc)
+    check_arg(isinstance(d['polarity'], (bool, np.bool_)), 'polarity', 'True or False', d['polarity'])
+    check_arg(isinstance(d['shading'], (int, float, np.floating)) and not isinstance(d['shading'], bool) and 0 <= d['shading'] <= 1,
+              'shading', 'a number in [0, 1]', d['shading'])
+    check_arg(all(f in BACKGROUND_FAMILIES for f in d['families']) and len(set(d['families'])) == len(d['families']),
+              'families', f"distinct names from {tuple(BACKGROUND_FAMILIES)}", d['families'])
+    return dict(contrast=float(c), scale=tuple(map(float, sc)), polarity=bool(d['polarity']), shading=float(d['shading']),
+                families=tuple(d['families']))
+
 # %% ../nbs/01_data.ipynb #cd9156ec
 def _is_int(v): return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
@@ -450,8 +496,12 @@ class ConfoundedDataset(ImageArrayDataset):
                  split:str='train',         # 'train', 'test', 'test_rho0', 'swapped', 'fg_only' or 'bg_only'
                  seed:int=0,                # seed of everything random
                  cache:bool=True,           # load from / save to `cache_dir('confounded')`
-                 families=DEFAULT_FAMILIES, # background family names (keys of `BACKGROUND_FAMILIES`)
-                 scale=(0.5, 0.9)):         # glyph side as a fraction of `size`
+                 preset:str='standard',     # difficulty preset (`DIFFICULTY`): 'standard' or 'hard'
+                 families=None,             # background family names (keys of `BACKGROUND_FAMILIES`); None: the preset's
+                 scale=None,                # glyph side as a fraction of `size`, (lo, hi); None: the preset's
+                 contrast=None,             # background pattern amplitude in [0, 1]; None: the preset's
+                 polarity=None,             # light/dark images with an object of the other luminance; None: the preset's
+                 shading=None):             # how much of the glyph's grey levels shows, in [0, 1]; None: the preset's
         check_arg(source in OBJECT_SOURCES, 'source', f"one of {tuple(OBJECT_SOURCES)}", source)
         check_arg(_is_int(n) and n >= 1, 'n', 'an int >= 1', n)
         check_arg(_is_int(size) and size >= 16, 'size', 'an int >= 16', size)
@@ -459,16 +509,16 @@ class ConfoundedDataset(ImageArrayDataset):
                   'rho', 'a probability in [0, 1]', rho)
         check_arg(split in SPLITS, 'split', f"one of {SPLITS}", split)
         check_arg(_is_int(seed) and seed >= 0, 'seed', 'an int >= 0', seed)
-        families, classes = tuple(families), SOURCE_CLASSES[source]
-        check_arg(all(f in BACKGROUND_FAMILIES for f in families) and len(set(families)) == len(families)
-                  and len(families) >= len(classes), 'families',
-                  f"at least {len(classes)} distinct names from {tuple(BACKGROUND_FAMILIES)}", families)
-        check_arg(len(scale) == 2 and 0 < scale[0] <= scale[1] <= 1, 'scale', 'a pair 0 < lo <= hi <= 1', scale)
-        store_attr('source,n,size,split,seed,cache')
-        self.rho, self.scale, self.families = float(rho), tuple(map(float, scale)), list(families)
+        d, classes = difficulty(preset, families=families, scale=scale, contrast=contrast, polarity=polarity, shading=shading), SOURCE_CLASSES[source]
+        check_arg(len(d['families']) >= len(classes), 'families',
+                  f"at least {len(classes)} distinct names from {tuple(BACKGROUND_FAMILIES)}", d['families'])
+        store_attr('source,n,size,split,seed,cache,preset')
+        self.rho, self.families = float(rho), list(d.pop('families'))
+        self.difficulty = d  # contrast, scale, polarity, shading
+        self.scale = d['scale']
         arrays = self._load() if cache else None
         if arrays is None:
-            arrays = generate_confounded(source, n, size, self.rho, split, seed, families, self.scale)
+            arrays = generate_confounded(source, n, size, self.rho, split, seed, self.families, **d)
             if cache: self._save(arrays)
         super().__init__(arrays['images'], arrays['labels'], classes)
         self.masks, self.backgrounds, self.object_ids = arrays['masks'], arrays['backgrounds'], arrays['object_ids']
@@ -480,7 +530,7 @@ class ConfoundedDataset(ImageArrayDataset):
     def cache_path(self) -> Path:
         "The `.npz` this split is cached in."
         key = dict(v=_VERSION, source=self.source, n=self.n, size=self.size, rho=self.rho, split=self.split,
-                   seed=self.seed, families=self.families, scale=self.scale)
+                   seed=self.seed, families=self.families, **self.difficulty)
         h = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
         return cache_dir('confounded')/f"{self.source}-{self.split}-{self.n}-{self.size}px-{h}.npz"
 
@@ -497,7 +547,7 @@ class ConfoundedDataset(ImageArrayDataset):
 
     def __repr__(self):
         return (f"ConfoundedDataset({self.source!r}, split={self.split!r}, n={self.n}, size={self.size}, rho={self.rho} "
-                f"(realised {self.realised_rho:.3f}), {len(self.families)} families, seed={self.seed})")
+                f"(realised {self.realised_rho:.3f}), {len(self.families)} families, {self.preset!r} difficulty, seed={self.seed})")
 
 # %% ../nbs/01_data.ipynb #584c5964
 def colour_octant(colours:np.ndarray # RGB colours (..., 3) in [0, 1]
@@ -567,7 +617,7 @@ def confounded_dls(source:str='digits', # object source: 'digits', 'fashion' or 
                    valid_split:str='test', # which split validates: any of `SPLITS` except 'train'
                    num_workers:int=0,   # DataLoader workers
                    device=None,         # where batches go (default: `default_device()`)
-                   **kwargs             # more `ConfoundedDataset` arguments: cache, families, scale
+                   **kwargs             # more `ConfoundedDataset` arguments: cache, preset, families, scale, contrast, polarity, shading
                   ) -> DataLoaders:
     "fastai `DataLoaders` of the confounded benchmark: batches (x float (B,3,H,W) in [0,1], y long)."
     check_arg(valid_split in SPLITS and valid_split != 'train', 'valid_split', f"one of {SPLITS[1:]}", valid_split)
