@@ -14,28 +14,34 @@ from fastai.learner import Learner
 from fastai.callback.core import Callback
 from fastai.optimizer import Adam
 import fastai.callback.progress, fastai.callback.schedule  # progress bars, Learner.no_bar, fit_one_cycle
-from .core import check_arg, seed_everything, default_device, num_params
+from .core import check_arg, seed_everything, default_device, num_params, resolve_precision, native_bf16, PRECISIONS
 from .data import ConfoundedDataset, confounded_dls, image_folder_dls, OBJECT_SOURCES, SPLITS
 from .models import create_model, ARCHS
-from .methods import create_method, METHODS, BF16Autocast, ContrastiveMethod
+from .methods import create_method, METHODS, ContrastiveMethod, precision_callbacks
 from .meta import ICLMSR, META_MODES, META_SCHEDULES
 from .mcl import train_mcl, MCLEncoder, check_mcl_method
 from .msr import MetaSemanticRegularizer
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'DEMO', 'REPORT_ROWS', 'check_config', 'build_dls', 'build_model', 'build_learner', 'EpochSeeder',
-           'training_state', 'load_training_state', 'Checkpoint', 'pretrain', 'iclmsr_kwargs', 'pretrain_mcl',
-           'load_encoder', 'eval_splits', 'evaluate', 'machine', 'run_and_evaluate', 'format_table', 'demo', 'main']
+__all__ = ['DEFAULTS', 'DEMO', 'REPORT_ROWS', 'check_config', 'resolve_config', 'build_dls', 'build_model', 'build_learner',
+           'EpochSeeder', 'training_state', 'load_training_state', 'Checkpoint', 'pretrain', 'iclmsr_kwargs',
+           'pretrain_mcl', 'load_encoder', 'eval_splits', 'evaluate', 'machine', 'precision_note', 'run_and_evaluate',
+           'format_table', 'demo', 'main']
 
 # %% ../nbs/10_cli.ipynb #165d5a9b
 DEFAULTS = dict(
     data='digits', method='simclr', iclmsr=False, arch='smallcnn', cifar_stem=False, epochs=10, bs=256, lr=2e-3,
-    wd=1e-5, n_train=5000, n_valid=1000, rho=0.9, size=32, seed=0, bf16=True,
+    wd=1e-5, n_train=5000, n_valid=1000, rho=0.9, size=32, seed=0, precision='auto',
     n_strata=4, lam=0.5, alpha=0.1, gamma=0.1, msr_lr=1e-3, meta_mode='first_order', schedule='batch', every=4,
     hidden_dim=None, out_dim=None, stages=1, clusters=10)
 
 def check_config(cfg:dict) -> dict:
-    "`cfg` completed with `DEFAULTS` and checked; errors name the option."
+    "`cfg` completed with `DEFAULTS` and checked; errors name the option. A legacy `bf16` flag becomes `precision`."
+    if 'bf16' in cfg:  # configs stored before `precision` replaced it
+        cfg = dict(cfg); legacy = cfg.pop('bf16')
+        check_arg(isinstance(legacy, bool), 'bf16', 'True or False (a config from before `precision`)', legacy)
+        check_arg(cfg.get('precision', 'auto') == 'auto', 'bf16', 'absent when `precision` is given', legacy)
+        cfg['precision'] = 'bf16' if legacy else 'fp32'
     unknown = set(cfg) - set(DEFAULTS)
     check_arg(not unknown, 'config', f"options among {sorted(DEFAULTS)}", sorted(unknown))
     c = {**DEFAULTS, **cfg}
@@ -55,8 +61,14 @@ def check_config(cfg:dict) -> dict:
     check_arg(0 <= c['rho'] <= 1, 'rho', 'a probability in [0, 1]', c['rho'])
     check_arg(c['lr'] > 0, 'lr', 'a learning rate > 0', c['lr'])
     check_arg(c['meta_mode'] in META_MODES, 'meta_mode', f"one of {META_MODES}", c['meta_mode'])
+    check_arg(c['precision'] in PRECISIONS, 'precision', f"one of {PRECISIONS}", c['precision'])
     check_arg(c['schedule'] in META_SCHEDULES, 'schedule', f"one of {META_SCHEDULES}", c['schedule'])
     return c
+
+def resolve_config(cfg:dict, device=None) -> dict:
+    "`check_config(cfg)` with its `precision` resolved for `device` ('auto' becomes what this machine computes in)."
+    c = check_config(cfg)
+    return {**c, 'precision': resolve_precision(c['precision'], device)}
 
 # %% ../nbs/10_cli.ipynb #1851a521
 def build_dls(cfg:dict, device=None):
@@ -72,7 +84,7 @@ def build_model(cfg:dict):
                         out_dim=cfg['out_dim'], seed=cfg['seed'])
 
 def build_learner(cfg:dict, dls=None, device=None, extra_cbs=()) -> Learner:
-    "A `Learner` for the run `cfg`: data, model, the method's callback, ICL-MSR if `cfg['iclmsr']`, bf16 autocast."
+    "A `Learner` for the run `cfg`: data, model, the method's callback, ICL-MSR if `cfg['iclmsr']`, `cfg['precision']`'s callbacks."
     cfg = check_config(cfg)
     seed_everything(cfg['seed'])
     dls = dls or build_dls(cfg, device)
@@ -81,7 +93,7 @@ def build_learner(cfg:dict, dls=None, device=None, extra_cbs=()) -> Learner:
         cbs.append(ICLMSR(n=cfg['n_strata'], lam=cfg['lam'], alpha=cfg['alpha'], gamma=cfg['gamma'], msr_lr=cfg['msr_lr'],
                           mode=cfg['meta_mode'], schedule=cfg['schedule'], every=cfg['every'],
                           msr=MetaSemanticRegularizer(build_model(cfg).num_features, n=cfg['n_strata'], seed=cfg['seed'])))
-    if cfg['bf16']: cbs.append(BF16Autocast())
+    cbs += precision_callbacks(cfg['precision'], dls.device)  # resolved for the data's device: 'auto' by the hardware
     return Learner(dls, build_model(cfg), cbs=cbs + list(extra_cbs), opt_func=Adam, lr=cfg['lr'], wd=cfg['wd'])
 
 # %% ../nbs/10_cli.ipynb #f7379578
@@ -146,13 +158,13 @@ def pretrain(cfg:dict,                 # the run's options (see `DEFAULTS`)
              device=None
             ) -> dict:                 # the metrics of the last epoch
     "Pretrain an encoder with the run `cfg`; saves everything a later `eval` or `--resume` needs in `out`."
-    cfg = check_config(cfg)
+    cfg = resolve_config(cfg, device)  # 'auto' precision resolved: the run folder says what it ran with
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     if cfg['stages'] > 1: return pretrain_mcl(cfg, out, resume, progress, device)
     state, start = None, 0
     if resume and (out/'last.pt').exists():
         state = torch.load(out/'last.pt', weights_only=False, map_location='cpu')
-        check_arg(check_config(state['config']) == cfg, 'resume', f"a run with the same options as the checkpoint in {out}", 'different options')
+        check_arg(resolve_config(state['config'], device) == cfg, 'resume', f"a run with the same options as the checkpoint in {out}", 'different options')
         start = state['epoch'] + 1
     (out/'config.json').write_text(json.dumps(cfg, indent=1))
     ckpt = Checkpoint(out, cfg, state)
@@ -181,7 +193,7 @@ def pretrain_mcl(cfg:dict, out:Path, resume:bool=False, progress:bool=True, devi
     seed_everything(cfg['seed'])
     enc = train_mcl(build_dls(cfg, device), make_model=lambda: build_model(cfg), method=cfg['method'], stages=cfg['stages'],
                     clusters=cfg['clusters'], epochs_per_stage=cfg['epochs'] // cfg['stages'], lr=cfg['lr'], wd=cfg['wd'],
-                    iclmsr=iclmsr_kwargs(cfg), bf16=cfg['bf16'], seed=cfg['seed'], progress=progress)
+                    iclmsr=iclmsr_kwargs(cfg), precision=cfg['precision'], seed=cfg['seed'], progress=progress)
     metrics = [dict(stage=h['stage'], epochs=h['epochs'], train_loss=h['losses'][-1][0], valid_loss=h['losses'][-1][1],
                     groups=h['n_groups'], coverage=h['coverage'][-1], seconds=round(h['seconds'], 2)) for h in enc.history]
     (out/'metrics.json').write_text(json.dumps(metrics, indent=1))
@@ -231,18 +243,25 @@ def evaluate(run:str|Path, n_eval:int=2000, progress:bool=True, device=None) -> 
 
 # %% ../nbs/10_cli.ipynb #ea80cfe8
 def machine() -> str:
-    "A short description of this machine: CPU count, threads, GPU if any."
+    "A short description of this machine: CPU count and capability, threads, GPU if any."
     import os, platform
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'
-    return f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), {gpu}"
+    return (f"{platform.machine()} {os.cpu_count()} cores (CPU capability {torch.backends.cpu.get_cpu_capability()}), "
+            f"torch {torch.__version__} ({torch.get_num_threads()} threads), {gpu}")
+
+def precision_note(precision:str='auto', device=None) -> str:
+    "The precision a run resolves to here, and why, e.g. 'fp32 (CPU capability AVX2, no native bf16)'."
+    dev, p = default_device(device), resolve_precision(precision, device)
+    where = f"CPU capability {torch.backends.cpu.get_cpu_capability()}" if dev.type == 'cpu' else dev.type.upper()
+    return f"{p} ({where}, {'native' if native_bf16(dev) else 'no native'} bf16{'' if precision == 'auto' else ', as asked'})"
 
 def run_and_evaluate(cfg:dict, out:str|Path, n_eval:int=1000, rerun:bool=False, progress:bool=False) -> dict:
     "Pretrain and evaluate the run `cfg` in `out`, or load its results if `out` already holds them for the same config."
-    cfg, out = check_config(cfg), Path(out)
+    cfg, out = resolve_config(cfg), Path(out)
     done = out/'result.json'
     if done.exists() and not rerun:
         r = json.loads(done.read_text())
-        if check_config(r['config']) == cfg: return r  # options added later take their defaults
+        if resolve_config(r['config']) == cfg: return r  # options added later take their defaults; 'auto' is what it resolves to here
     t0 = time.time()
     pretrain(cfg, out, progress=progress)
     t1 = time.time()
@@ -273,16 +292,21 @@ def format_table(results:dict, rows=REPORT_ROWS) -> str:
         lines.append(f"{label:{w}s}  " + '  '.join(f"{results[n].get(k, float('nan')):16.3f}" for n in names))
     return '\n'.join(lines)
 
-def demo(out:str|Path='runs/demo', progress:bool=True, **overrides) -> dict:
+def demo(out:str|Path='runs/demo', progress:bool=True,
+         precision:str='auto', # one of `PRECISIONS`; 'auto' chooses from the hardware
+         **overrides           # other options of the runs (see `DEFAULTS`)
+        ) -> dict:
     "SimCLR vs SimCLR + ICL-MSR on the built-in confounded digits: trains both, evaluates both, prints and plots."
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     from iclmsr.eval import plot_stratum_maps, extract_features
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    base = {**DEMO, **overrides}
-    print(f"iclmsr demo: {base['method']} on confounded {base['data']} ({base['n_train']} training images, rho={base['rho']}, "
-          f"{base['epochs']} epochs, small CNN, bf16), then the same with ICL-MSR ({base.get('n_strata', DEFAULTS['n_strata'])} strata, "
-          f"meta step every {base['every']} batches in '{base['meta_mode']}' mode, to fit a few minutes on a CPU). Output: {out}/")
+    base = {**DEMO, **overrides, 'precision': precision}
+    note = precision_note(precision)  # checks `precision` before anything runs
+    print(f"iclmsr demo in {note}: {base['method']} on confounded {base['data']} ({base['n_train']} training images, "
+          f"rho={base['rho']}, {base['epochs']} epochs, small CNN), then the same with ICL-MSR "
+          f"({base.get('n_strata', DEFAULTS['n_strata'])} strata, meta step every {base['every']} batches in "
+          f"'{base['meta_mode']}' mode, to fit a few minutes on a CPU). Output: {out}/")
     runs, t = {}, {}
     for name, extra in (('SimCLR', dict(iclmsr=False)), ('SimCLR+ICL-MSR', dict(iclmsr=True))):
         t0 = time.time()
@@ -338,7 +362,9 @@ def _parser():
         pt.add_argument('--' + k.replace('_', '-'), type=float, default=DEFAULTS[k])
     pt.add_argument('--meta-mode', default=DEFAULTS['meta_mode'], choices=list(META_MODES))
     pt.add_argument('--schedule', default=DEFAULTS['schedule'], choices=list(META_SCHEDULES))
-    pt.add_argument('--fp32', action='store_true', help='no bf16 autocast')
+    pt.add_argument('--precision', default=DEFAULTS['precision'], choices=list(PRECISIONS),
+                    help="'auto' (default): bf16 only where the CPU or GPU computes in it natively, else fp32 (CPU) or fp16 (GPU)")
+    pt.add_argument('--fp32', action='store_const', dest='precision', const='fp32', help=argparse.SUPPRESS)  # deprecated: --precision fp32
     pt.add_argument('--out', default='runs/pretrain', help='the run folder')
     pt.add_argument('--resume', action='store_true', help='continue from the last checkpoint in --out')
     pt.add_argument('--no-progress', action='store_true')
@@ -351,6 +377,7 @@ def _parser():
     de.add_argument('--epochs', type=int, default=DEMO['epochs'])
     de.add_argument('--n-train', type=int, default=DEMO['n_train'])
     de.add_argument('--seed', type=int, default=DEMO['seed'])
+    de.add_argument('--precision', default='auto', choices=list(PRECISIONS), help="'auto' (default): chosen from the hardware")
     de.add_argument('--no-progress', action='store_true')
     return p
 
@@ -361,14 +388,14 @@ def main(argv=None):
     try:
         if a.cmd == 'pretrain':
             cfg = {k: getattr(a, k) for k in DEFAULTS if hasattr(a, k)}
-            cfg.update(bf16=not a.fp32, cifar_stem=a.cifar_stem, iclmsr=a.iclmsr)
+            cfg.update(cifar_stem=a.cifar_stem, iclmsr=a.iclmsr)
             m = pretrain(cfg, a.out, resume=a.resume, progress=not a.no_progress)
             print(json.dumps(m))
         elif a.cmd == 'eval':
             res = evaluate(a.run, n_eval=a.n_eval, progress=not a.no_progress)
             print(format_table({Path(a.run).name: res}, [(k, k) for k in res]))
         else:
-            demo(a.out, progress=not a.no_progress, epochs=a.epochs, n_train=a.n_train, seed=a.seed)
+            demo(a.out, progress=not a.no_progress, precision=a.precision, epochs=a.epochs, n_train=a.n_train, seed=a.seed)
     except (ValueError, FileNotFoundError) as e:
         p.exit(2, f"iclmsr {a.cmd}: error: {e}\n")
 

@@ -1,4 +1,4 @@
-"""The small shared basics every other module of iclmsr stands on: seeding, device choice, argument checks and the cache directory.
+"""The small shared basics every other module of iclmsr stands on: seeding, device and precision choice, argument checks and the cache directory.
 
 Docs: https://iclmsr.github.io/iclmsr/core.html.md"""
 
@@ -6,13 +6,15 @@ Docs: https://iclmsr.github.io/iclmsr/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #a3497910
 from __future__ import annotations
-import os, random
+import os, platform, random
+from functools import lru_cache
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['seed_everything', 'check_arg', 'default_device', 'cache_dir', 'num_params', 'placeholder_loss']
+__all__ = ['PRECISIONS', 'seed_everything', 'check_arg', 'default_device', 'native_bf16', 'resolve_precision', 'cache_dir',
+           'num_params', 'placeholder_loss']
 
 # %% ../nbs/00_core.ipynb #60954c77
 def seed_everything(seed:int=0,             # the seed; an `int` >= 0
@@ -51,6 +53,61 @@ def default_device(device:str|torch.device|None='auto' # 'auto', 'cpu', 'cuda', 
     check_arg(isinstance(device, str) and device.split(':')[0] in _devices, 'device', f"one of {_devices} (or 'cuda:N')", device)
     if device.startswith('cuda'): check_arg(torch.cuda.is_available(), 'device', 'a device that exists here (no CUDA GPU found)', device)
     return torch.device(device)
+
+# %% ../nbs/00_core.ipynb #b6e743f3
+def _device_type(device:str|torch.device|None) -> str:
+    "'cpu', 'cuda', 'mps' for `device`; None or 'auto' is `default_device()`. Unlike `default_device`, a named GPU need not exist here."
+    if isinstance(device, torch.device): return device.type
+    if device is None or device == 'auto': return default_device().type
+    check_arg(isinstance(device, str) and device.split(':')[0] in _devices, 'device', f"one of {_devices} (or 'cuda:N')", device)
+    return device.split(':')[0]
+
+def _cpuinfo_has_bf16(cpuinfo:str) -> bool:
+    "Whether an Arm `/proc/cpuinfo` lists the `bf16` feature."
+    return any('bf16' in line.split(':', 1)[1].split() for line in cpuinfo.splitlines()
+               if line.lower().startswith('features') and ':' in line)
+
+@lru_cache(maxsize=None)
+def _native_bf16_cpu() -> bool:
+    "Whether this CPU has bf16 instructions: AVX512-BF16 or AMX (x86), or the `bf16` feature (Arm)."
+    for name in ('_is_avx512_bf16_supported', '_is_amx_tile_supported'):  # x86, where this torch has the checks
+        check = getattr(torch.cpu, name, None)
+        if check is not None and check(): return True
+    cap = torch.backends.cpu.get_cpu_capability().upper()
+    if 'BF16' in cap or 'AMX' in cap: return True
+    if platform.machine().lower() in ('aarch64', 'arm64') and os.path.exists('/proc/cpuinfo'):
+        return _cpuinfo_has_bf16(Path('/proc/cpuinfo').read_text())
+    return False
+
+def _native_bf16(kind:str) -> bool:
+    if kind == 'cuda':
+        if not torch.cuda.is_available(): return False
+        try: return torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError: return torch.cuda.is_bf16_supported()  # a torch without the argument
+    return kind == 'cpu' and _native_bf16_cpu()
+
+def native_bf16(device:str|torch.device|None='auto' # 'cpu', 'cuda', 'cuda:N', 'mps', a `torch.device`; 'auto': `default_device()`
+               ) -> bool:
+    "Whether `device` computes in bfloat16 natively (a CPU with AVX512-BF16, AMX or Arm's bf16; a CUDA GPU with bf16)."
+    return _native_bf16(_device_type(device))
+
+# %% ../nbs/00_core.ipynb #7ecd9408
+PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
+
+def resolve_precision(precision:str='auto',                 # one of `PRECISIONS`
+                      device:str|torch.device|None=None,     # where the run computes; None: `default_device()`
+                      native_bf16:bool|None=None             # whether `device` has native bf16; None: detect it (`native_bf16`)
+                     ) -> str:                               # 'fp32', 'bf16' or 'fp16'
+    "The precision a run on `device` computes in: `precision`, with 'auto' chosen from what the hardware does natively."
+    check_arg(isinstance(precision, str) and precision in PRECISIONS, 'precision', f"one of {PRECISIONS}", precision)
+    kind = _device_type(device)
+    if precision == 'auto':
+        native = _native_bf16(kind) if native_bf16 is None else native_bf16
+        precision = {'cpu': 'bf16' if native else 'fp32', 'cuda': 'bf16' if native else 'fp16'}.get(kind, 'fp32')
+    check_arg(precision != 'fp16' or kind == 'cuda', 'precision',
+              f"'fp32' or 'bf16' on {kind.upper()}: fp16 training (autocast with a gradient scaler) is supported on a CUDA GPU "
+              "only; use 'bf16' where the CPU has it natively, else 'fp32' (or 'auto', which chooses)", precision)
+    return precision
 
 # %% ../nbs/00_core.ipynb #e1170d58
 def cache_dir(sub:str='' # a sub-folder of the cache

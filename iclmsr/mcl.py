@@ -15,10 +15,10 @@ from fastai.data.core import DataLoaders
 from fastai.learner import Learner, ValueMetric
 from fastai.optimizer import Adam
 import fastai.callback.progress, fastai.callback.schedule  # Learner.no_bar, fit_one_cycle
-from .core import check_arg, seed_everything
+from .core import check_arg, seed_everything, resolve_precision
 from .data import ArrayDataLoader
 from .models import create_model, method_name
-from .methods import create_method, BF16Autocast
+from .methods import create_method, precision_callbacks
 from .meta import ICLMSR
 
 # %% auto #0
@@ -259,7 +259,7 @@ def train_mcl(dls:DataLoaders,            # `(x, y)` batches; `dls.train_ds` an 
               lr:float=2e-3,              # peak learning rate of each stage's one-cycle schedule
               wd:float=1e-5,              # weight decay (Adam)
               iclmsr:dict|None=None,      # None, or `ICLMSR` keyword arguments: ICL-MSR in every stage
-              bf16:bool=False,            # bf16 autocast (`BF16Autocast`)
+              precision:str='auto',       # 'auto' (from the hardware), 'fp32', 'bf16' or 'fp16' (`resolve_precision`)
               seed:int=0,                 # seeds everything (stage s uses seed + s)
               combine:str='all',          # pseudo-labels of 'all' earlier stages (the paper) or the 'last' one (official code)
               feature_aware:bool=True,    # False: one group in every stage (the multistage control without MCL's sampling)
@@ -277,6 +277,7 @@ def train_mcl(dls:DataLoaders,            # `(x, y)` batches; `dls.train_ds` an 
     check_arg(combine in ('all', 'last'), 'combine', "'all' or 'last'", combine)
     check_arg(iclmsr is None or isinstance(iclmsr, dict), 'iclmsr', 'None or a dict of ICLMSR keyword arguments', type(iclmsr).__name__)
     epochs = _per_stage(epochs_per_stage, stages, 'epochs_per_stage')
+    precision = resolve_precision(precision, dls.device)
     ds = dls.train_ds
     check_arg(hasattr(ds, 'batch') and hasattr(ds, 'images'), 'dls', 'DataLoaders whose train_ds is an ImageArrayDataset', type(ds).__name__)
     check_arg(clusters <= len(ds), 'clusters', f'at most the number of training images ({len(ds)})', clusters)
@@ -295,7 +296,7 @@ def train_mcl(dls:DataLoaders,            # `(x, y)` batches; `dls.train_ds` an 
         dl = FeatureAwareDataLoader(ds, groups, bs=bs, seed=seed * 1000 + s, device=dls.train.device)
         stage_cbs = [_stage_method(m, s, feature_aware, method_kwargs)]
         if iclmsr is not None: stage_cbs.append(ICLMSR(**iclmsr))
-        if bf16: stage_cbs.append(BF16Autocast())
+        stage_cbs += precision_callbacks(precision, dls.device)
         stage_cbs += list((cbs(s + 1) if callable(cbs) else cbs) or [])
         learn = Learner(DataLoaders(dl, dls.valid, device=dls.device), model, cbs=stage_cbs, opt_func=Adam, lr=lr, wd=wd,
                         metrics=[ValueMetric(lambda dl=dl: dl.coverage[-1] if dl.coverage else float('nan'), 'coverage')])
@@ -310,7 +311,7 @@ def train_mcl(dls:DataLoaders,            # `(x, y)` batches; `dls.train_ds` an 
         icl = next((cb for cb in stage_cbs if isinstance(cb, ICLMSR)), None)
         history.append(dict(stage=s + 1, epochs=epochs[s], n_groups=dl.n_groups, merges=len(merges),
                             group_sizes=np.bincount(groups).tolist(), batches=len(dl), coverage=list(dl.coverage),
-                            losses=[[float(v) for v in r[:2]] for r in learn.recorder.values],
+                            losses=[[float(v) for v in r[:2]] for r in learn.recorder.values], precision=precision,
                             meta_steps=None if icl is None else len(icl.history), msr=None if icl is None else icl.msr,
                             clusters=last, pseudo_labels=labels.copy(), train_seconds=t1 - t0, seconds=time.time() - t0))
         models.append(model)

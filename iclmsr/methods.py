@@ -8,16 +8,18 @@ Docs: https://iclmsr.github.io/iclmsr/methods.html.md"""
 from __future__ import annotations
 import copy
 import torch, torch.nn as nn, torch.nn.functional as F
-from fastcore.basics import store_attr
+from fastcore.basics import store_attr, patch
 from fastai.callback.core import Callback
-from .core import check_arg, placeholder_loss
+from fastai.learner import Learner
+from .core import check_arg, placeholder_loss, resolve_precision
 from .augment import ContrastiveViews
 from .losses import backdoor_loss, info_nce, byol_loss, simsiam_loss, barlow_twins_loss
 from .models import SSLModel
 
 # %% auto #0
 __all__ = ['METHODS', 'ContrastiveMethod', 'stratum_features', 'SimCLR', 'ema_update', 'MoCoV2', 'BYOL', 'SimSiam', 'BarlowTwins',
-           'create_method', 'BF16Autocast', 'synthetic_dls', 'fixed_batch_loss', 'training_set_loss']
+           'create_method', 'BF16Autocast', 'precision_callbacks', 'synthetic_dls', 'fixed_batch_loss',
+           'training_set_loss']
 
 # %% ../nbs/07_methods.ipynb #0604a35b
 class ContrastiveMethod(Callback):
@@ -204,6 +206,32 @@ class BF16Autocast(Callback):
         self.learn.loss_grad = self.learn.loss_grad.float()  # losses leave autocast in fp32
         self.learn.loss = self.learn.loss.float()
     def after_cancel_batch(self): self.ctx.__exit__(None, None, None)
+
+# %% ../nbs/07_methods.ipynb #f373e299
+def precision_callbacks(precision:str='auto',          # one of `PRECISIONS` ('auto', 'fp32', 'bf16', 'fp16')
+                        device=None,                   # where the run computes; None: `default_device()`
+                        native_bf16:bool|None=None     # override the detection of native bf16 (see `resolve_precision`)
+                       ) -> list:
+    "The callbacks that make a `Learner` compute in `precision` on `device`: [], [`BF16Autocast()`] or [`MixedPrecision()`]."
+    p = resolve_precision(precision, device, native_bf16)
+    if p == 'fp32': return []
+    if p == 'bf16': return [BF16Autocast()]
+    from fastai.callback.fp16 import MixedPrecision
+    return [MixedPrecision()]
+
+# %% ../nbs/07_methods.ipynb #d582f2e5
+@patch
+def to_precision(self:Learner,
+                 precision:str='auto',          # one of `PRECISIONS`; 'auto' chooses from the hardware
+                 native_bf16:bool|None=None     # override the detection of native bf16 (see `resolve_precision`)
+                ) -> Learner:
+    "Make `self` compute in `precision` on its data's device; sets `self.precision` to the resolved precision."
+    from fastai.callback.fp16 import MixedPrecision
+    device = getattr(self.dls, 'device', None)
+    cbs = precision_callbacks(precision, device, native_bf16)  # checks first: a refused precision leaves `self` as it was
+    self.remove_cbs([cb for cb in self.cbs if isinstance(cb, (BF16Autocast, MixedPrecision))])
+    self.precision = resolve_precision(precision, device, native_bf16)
+    return self.add_cbs(cbs)
 
 # %% ../nbs/07_methods.ipynb #a4ee8db6
 def synthetic_dls(n:int=128, bs:int=32, size:int=16, n_classes:int=4, seed:int=0, device='cpu'):

@@ -22,6 +22,9 @@ def test_pretrain_eval(tmp_path, env):
     assert r.returncode == 0, r.stderr
     cfg = json.loads((run/'config.json').read_text())
     assert cfg['iclmsr'] is True and cfg['epochs'] == 1 and cfg['n_train'] == 768
+    resolved = ('fp32', 'bf16', 'fp16') if torch.cuda.is_available() else ('fp32', 'bf16')
+    assert cfg['precision'] in resolved and 'bf16' not in cfg  # 'auto' resolved for this machine: what the run ran with
+    assert torch.load(run/'last.pt', weights_only=False, map_location='cpu')['config']['precision'] == cfg['precision']
     metrics = json.loads((run/'metrics.json').read_text())
     assert len(metrics) == 1 and metrics[0]['meta_steps'] == 3  # 6 batches, phase 2 every 2
     r = iclmsr('eval', str(run), '--n-eval', '200', '--no-progress', env=env)
@@ -37,6 +40,11 @@ def test_bad_arguments(tmp_path, env):
     assert r.returncode == 2 and '`rho`' in r.stderr and 'Traceback' not in r.stderr
     r = iclmsr('pretrain', '--data', 'folder:/no/such/folder', '--out', str(tmp_path), env=env)
     assert r.returncode == 2 and '/no/such/folder' in r.stderr and 'Traceback' not in r.stderr
+    if not torch.cuda.is_available():  # fp16 training needs a CUDA GPU
+        r = iclmsr('pretrain', '--precision', 'fp16', '--out', str(tmp_path), env=env)
+        assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr
+        errors = [l for l in r.stderr.splitlines() if 'error' in l]  # one line (fastai's import may warn before it)
+        assert len(errors) == 1 and errors[0].startswith('iclmsr pretrain: error: argument `precision`'), r.stderr
     r = iclmsr('frobnicate', env=env)
     assert r.returncode == 2 and 'Traceback' not in r.stderr
 
