@@ -15,7 +15,7 @@ from fastai.callback.core import Callback
 from fastai.optimizer import Adam
 import fastai.callback.progress, fastai.callback.schedule  # progress bars, Learner.no_bar, fit_one_cycle
 from .core import check_arg, seed_everything, default_device, num_params, resolve_precision, native_bf16, PRECISIONS
-from .data import ConfoundedDataset, confounded_dls, image_folder_dls, OBJECT_SOURCES, SPLITS
+from .data import ConfoundedDataset, confounded_dls, image_folder_dls, OBJECT_SOURCES, SPLITS, DIFFICULTY
 from .models import create_model, ARCHS
 from .methods import create_method, METHODS, ContrastiveMethod, precision_callbacks
 from .meta import ICLMSR, META_MODES, META_SCHEDULES
@@ -30,7 +30,7 @@ __all__ = ['DEFAULTS', 'DEMO', 'REPORT_ROWS', 'check_config', 'resolve_config', 
 
 # %% ../nbs/10_cli.ipynb #165d5a9b
 DEFAULTS = dict(
-    data='digits', method='simclr', iclmsr=False, arch='smallcnn', cifar_stem=False, epochs=10, bs=256, lr=2e-3,
+    data='digits', preset='standard', method='simclr', iclmsr=False, arch='smallcnn', cifar_stem=False, epochs=10, bs=256, lr=2e-3,
     wd=1e-5, n_train=5000, n_valid=1000, rho=0.9, size=32, seed=0, precision='auto',
     n_strata=4, lam=0.5, alpha=0.1, gamma=0.1, msr_lr=1e-3, meta_mode='first_order', schedule='batch', every=4,
     hidden_dim=None, out_dim=None, stages=1, clusters=10)
@@ -42,12 +42,14 @@ def check_config(cfg:dict) -> dict:
         check_arg(isinstance(legacy, bool), 'bf16', 'True or False (a config from before `precision`)', legacy)
         check_arg(cfg.get('precision', 'auto') == 'auto', 'bf16', 'absent when `precision` is given', legacy)
         cfg['precision'] = 'bf16' if legacy else 'fp32'
+        cfg.setdefault('preset', 'hard')  # ...which also predate the difficulty presets: they ran on today's 'hard'
     unknown = set(cfg) - set(DEFAULTS)
     check_arg(not unknown, 'config', f"options among {sorted(DEFAULTS)}", sorted(unknown))
     c = {**DEFAULTS, **cfg}
     d = c['data']
     check_arg(isinstance(d, str) and (d in OBJECT_SOURCES or d.startswith('folder:')), 'data',
               f"one of {tuple(OBJECT_SOURCES)} or 'folder:PATH'", d)
+    check_arg(c['preset'] in DIFFICULTY, 'preset', f"one of {tuple(DIFFICULTY)}", c['preset'])
     check_arg(c['method'] in METHODS, 'method', f"one of {tuple(METHODS)}", c['method'])
     check_arg(c['arch'] in ARCHS, 'arch', f"one of {ARCHS}", c['arch'])
     for k in ('epochs', 'bs', 'n_train', 'n_valid', 'size', 'n_strata', 'every', 'stages'):
@@ -76,7 +78,7 @@ def build_dls(cfg:dict, device=None):
     if cfg['data'].startswith('folder:'):
         return image_folder_dls(cfg['data'][len('folder:'):], size=cfg['size'], bs=cfg['bs'], seed=cfg['seed'], device=device)
     return confounded_dls(cfg['data'], n_train=cfg['n_train'], n_valid=cfg['n_valid'], size=cfg['size'], rho=cfg['rho'],
-                          bs=cfg['bs'], seed=cfg['seed'], device=device)
+                          bs=cfg['bs'], seed=cfg['seed'], device=device, preset=cfg['preset'])
 
 def build_model(cfg:dict):
     "The `SSLModel` of a run's configuration, initialised from its seed."
@@ -218,9 +220,9 @@ def load_encoder(run:str|Path, device=None):
 # %% ../nbs/10_cli.ipynb #a52ee139
 def eval_splits(cfg:dict, n_eval:int=2000, seed_offset:int=1) -> dict:
     "The confounded splits a run is evaluated on: its training distribution and every test split."
-    src, size, rho, seed = cfg['data'], cfg['size'], cfg['rho'], cfg['seed']
-    splits = dict(train=ConfoundedDataset(src, cfg['n_train'], size, rho, 'train', seed))
-    for s in SPLITS[1:]: splits[s] = ConfoundedDataset(src, n_eval, size, rho, s, seed + seed_offset)
+    src, size, rho, seed, preset = cfg['data'], cfg['size'], cfg['rho'], cfg['seed'], cfg['preset']
+    splits = dict(train=ConfoundedDataset(src, cfg['n_train'], size, rho, 'train', seed, preset=preset))
+    for s in SPLITS[1:]: splits[s] = ConfoundedDataset(src, n_eval, size, rho, s, seed + seed_offset, preset=preset)
     return splits
 
 def evaluate(run:str|Path, n_eval:int=2000, progress:bool=True, device=None) -> dict:
@@ -348,6 +350,8 @@ def _parser():
     sub = p.add_subparsers(dest='cmd', required=True)
     pt = sub.add_parser('pretrain', help='pretrain an encoder', description='Pretrain an encoder; writes config.json, encoder.pt, last.pt and metrics.json to --out.')
     pt.add_argument('--data', default=DEFAULTS['data'], help="'digits', 'fashion', 'shapes' or 'folder:PATH'")
+    pt.add_argument('--preset', default=DEFAULTS['preset'], choices=list(DIFFICULTY),
+                    help="difficulty of the confounded benchmark (iclmsr.data.DIFFICULTY): 'standard' (default) or 'hard'")
     pt.add_argument('--method', default=DEFAULTS['method'], choices=list(METHODS))
     pt.add_argument('--iclmsr', action='store_true', help='add ICL-MSR on top of the method')
     pt.add_argument('--arch', default=DEFAULTS['arch'], choices=list(ARCHS))

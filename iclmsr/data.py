@@ -462,7 +462,7 @@ class ImageArrayDataset(torch.utils.data.Dataset):
 # %% ../nbs/01_data.ipynb #d1a0c007
 DIFFICULTY = {
     'hard':     dict(contrast=1.0, scale=(0.5, 0.9), polarity=False, shading=0.0, families=DEFAULT_FAMILIES),
-    'standard': dict(contrast=0.5, scale=(0.7, 1.0), polarity=True, shading=1.0, families=DEFAULT_FAMILIES),
+    'standard': dict(contrast=1.0, scale=(0.7, 1.0), polarity=True, shading=1.0, families=DEFAULT_FAMILIES),
 }
 
 def difficulty(preset:str='standard', # a name in `DIFFICULTY`
