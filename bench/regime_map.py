@@ -129,7 +129,11 @@ def main(argv=None):
     ap.add_argument('--threads', type=int, default=None)
     ap.add_argument('--out', default='runs/regime')
     ap.add_argument('--save', default=None, help='merge the rows into this JSON file (e.g. bench/results/regime_map.json)')
+    ap.add_argument('--collect', action='store_true', help='train nothing: merge every run cached in --out into --save')
     a = ap.parse_args(argv)
+    if a.collect:
+        check_arg(a.save is not None, 'save', 'a JSON file to merge the cached runs into (with --collect)', a.save)
+        return save_rows([json.loads(f.read_text()) for f in sorted(Path(a.out).glob('*.json'))], a.save)
     if a.threads: torch.set_num_threads(a.threads)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     i, n = map(int, a.shard.split('/'))
@@ -156,14 +160,18 @@ def main(argv=None):
         print(f"[{time.time() - t0:6.1f} s] {kind:10s} {p['source']:7s} contrast {p['contrast']:.2f} scale {p['scale']} "
               f"polarity {p['polarity']!s:5s} shading {p['shading']:.1f} {opts} seed {s}: "
               + ', '.join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in r['result'].items()), flush=True)
-    if a.save:
-        f = Path(a.save); f.parent.mkdir(parents=True, exist_ok=True)
-        old = json.loads(f.read_text()) if f.exists() else []
-        keyf = lambda r: json.dumps(dict(point=r['point'], kind=r['kind'], opts=r['opts'], seed=r['seed']), sort_keys=True)
-        merged = {keyf(r): r for r in old}
-        merged.update({keyf(r): r for r in rows})
-        f.write_text(json.dumps(list(merged.values()), indent=1))
-        print(f"saved {len(rows)} rows to {f} ({len(merged)} in all)")
+    if a.save: save_rows(rows, a.save)
+
+
+def save_rows(rows: list, path: str):
+    "Merge `rows` into the JSON list at `path` (a row replaces the one with the same point, kind, options and seed)."
+    f = Path(path); f.parent.mkdir(parents=True, exist_ok=True)
+    old = json.loads(f.read_text()) if f.exists() else []
+    keyf = lambda r: json.dumps(dict(point=r['point'], kind=r['kind'], opts=r['opts'], seed=r['seed']), sort_keys=True)
+    merged = {keyf(r): r for r in old}
+    merged.update({keyf(r): r for r in rows})
+    f.write_text(json.dumps(sorted(merged.values(), key=keyf), indent=1))
+    print(f"saved {len(rows)} rows to {f} ({len(merged)} in all)")
 
 
 if __name__ == '__main__':

@@ -274,7 +274,7 @@ def run_and_evaluate(cfg:dict, out:str|Path, n_eval:int=1000, rerun:bool=False, 
     return r
 
 # %% ../nbs/10_cli.ipynb #f23c9dad
-DEMO = dict(data='digits', method='simclr', epochs=25, n_train=5000, rho=0.9, bs=256, seed=0, meta_mode='first_order', every=4)
+DEMO = dict(data='digits', preset='standard', method='simclr', epochs=15, n_train=5000, rho=0.9, bs=256, seed=0, meta_mode='first_order', every=4)
 
 REPORT_ROWS = [('confounded_test', 'linear probe, same rho (test)'), ('confounded_test_rho0', 'linear probe, rho = 0'),
                ('confounded_swapped', 'linear probe, swapped backgrounds'), ('confounded_fg_only', 'linear probe, foreground only'),
@@ -305,7 +305,7 @@ def demo(out:str|Path='runs/demo', progress:bool=True,
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     base = {**DEMO, **overrides, 'precision': precision}
     note = precision_note(precision)  # checks `precision` before anything runs
-    print(f"iclmsr demo in {note}: {base['method']} on confounded {base['data']} ({base['n_train']} training images, "
+    print(f"iclmsr demo in {note}: {base['method']} on confounded {base['data']} ('{base['preset']}' difficulty, {base['n_train']} training images, "
           f"rho={base['rho']}, {base['epochs']} epochs, small CNN), then the same with ICL-MSR "
           f"({base.get('n_strata', DEFAULTS['n_strata'])} strata, meta step every {base['every']} batches in "
           f"'{base['meta_mode']}' mode, to fit a few minutes on a CPU). Output: {out}/")
@@ -378,6 +378,7 @@ def _parser():
     ev.add_argument('--no-progress', action='store_true')
     de = sub.add_parser('demo', help='SimCLR vs SimCLR + ICL-MSR on the built-in confounded digits (a few minutes)')
     de.add_argument('--out', default='runs/demo')
+    de.add_argument('--preset', default=DEMO['preset'], choices=list(DIFFICULTY), help='difficulty of the benchmark')
     de.add_argument('--epochs', type=int, default=DEMO['epochs'])
     de.add_argument('--n-train', type=int, default=DEMO['n_train'])
     de.add_argument('--seed', type=int, default=DEMO['seed'])
@@ -399,7 +400,8 @@ def main(argv=None):
             res = evaluate(a.run, n_eval=a.n_eval, progress=not a.no_progress)
             print(format_table({Path(a.run).name: res}, [(k, k) for k in res]))
         else:
-            demo(a.out, progress=not a.no_progress, precision=a.precision, epochs=a.epochs, n_train=a.n_train, seed=a.seed)
+            demo(a.out, progress=not a.no_progress, precision=a.precision, preset=a.preset, epochs=a.epochs, n_train=a.n_train,
+                 seed=a.seed)
     except (ValueError, FileNotFoundError) as e:
         p.exit(2, f"iclmsr {a.cmd}: error: {e}\n")
 
