@@ -32,7 +32,7 @@ __all__ = ['DEFAULTS', 'DEMO', 'REPORT_ROWS', 'check_config', 'resolve_config', 
 DEFAULTS = dict(
     data='digits', preset='standard', method='simclr', iclmsr=False, arch='smallcnn', cifar_stem=False, epochs=10, bs=256, lr=2e-3,
     wd=1e-5, n_train=5000, n_valid=1000, rho=0.9, size=32, seed=0, precision='auto',
-    n_strata=4, lam=0.5, alpha=0.1, gamma=0.1, msr_lr=1e-3, meta_mode='first_order', schedule='batch', every=4,
+    n_strata=4, lam=0.5, alpha=0.1, gamma=0.1, msr_lr=1e-3, msr_floor=0.0, meta_mode='first_order', schedule='batch', every=4,
     hidden_dim=None, out_dim=None, stages=1, clusters=10)
 
 def check_config(cfg:dict) -> dict:
@@ -62,6 +62,7 @@ def check_config(cfg:dict) -> dict:
     check_arg(isinstance(c['seed'], int) and c['seed'] >= 0, 'seed', 'an int >= 0', c['seed'])
     check_arg(0 <= c['rho'] <= 1, 'rho', 'a probability in [0, 1]', c['rho'])
     check_arg(c['lr'] > 0, 'lr', 'a learning rate > 0', c['lr'])
+    check_arg(0 <= c['msr_floor'] < 1, 'msr_floor', 'a share in [0, 1)', c['msr_floor'])
     check_arg(c['meta_mode'] in META_MODES, 'meta_mode', f"one of {META_MODES}", c['meta_mode'])
     check_arg(c['precision'] in PRECISIONS, 'precision', f"one of {PRECISIONS}", c['precision'])
     check_arg(c['schedule'] in META_SCHEDULES, 'schedule', f"one of {META_SCHEDULES}", c['schedule'])
@@ -94,7 +95,8 @@ def build_learner(cfg:dict, dls=None, device=None, extra_cbs=()) -> Learner:
     if cfg['iclmsr']:
         cbs.append(ICLMSR(n=cfg['n_strata'], lam=cfg['lam'], alpha=cfg['alpha'], gamma=cfg['gamma'], msr_lr=cfg['msr_lr'],
                           mode=cfg['meta_mode'], schedule=cfg['schedule'], every=cfg['every'],
-                          msr=MetaSemanticRegularizer(build_model(cfg).num_features, n=cfg['n_strata'], seed=cfg['seed'])))
+                          msr=MetaSemanticRegularizer(build_model(cfg).num_features, n=cfg['n_strata'], seed=cfg['seed'],
+                                                      floor=cfg['msr_floor'])))
     cbs += precision_callbacks(cfg['precision'], dls.device)  # resolved for the data's device: 'auto' by the hardware
     return Learner(dls, build_model(cfg), cbs=cbs + list(extra_cbs), opt_func=Adam, lr=cfg['lr'], wd=cfg['wd'])
 
@@ -186,7 +188,7 @@ def iclmsr_kwargs(cfg:dict) -> dict|None:
     "The `ICLMSR` keyword arguments of a run (None without `--iclmsr`)."
     if not cfg['iclmsr']: return None
     return dict(n=cfg['n_strata'], lam=cfg['lam'], alpha=cfg['alpha'], gamma=cfg['gamma'], msr_lr=cfg['msr_lr'],
-                mode=cfg['meta_mode'], schedule=cfg['schedule'], every=cfg['every'])
+                mode=cfg['meta_mode'], schedule=cfg['schedule'], every=cfg['every'], floor=cfg['msr_floor'])
 
 def pretrain_mcl(cfg:dict, out:Path, resume:bool=False, progress:bool=True, device=None) -> dict:
     "`pretrain` with `--stages` > 1: MCL (`iclmsr.mcl.train_mcl`), `--epochs` split equally over the stages; saves the `MCLEncoder`."
@@ -213,7 +215,7 @@ def load_encoder(run:str|Path, device=None):
     model.load_state_dict(ck['model'])
     msr = None
     if ck.get('msr') is not None:
-        msr = MetaSemanticRegularizer(model.num_features, n=cfg['n_strata']); msr.load_state_dict(ck['msr'])
+        msr = MetaSemanticRegularizer(model.num_features, n=cfg['n_strata'], floor=cfg['msr_floor']); msr.load_state_dict(ck['msr'])
     dev = default_device(device)
     return model.to(dev).eval(), (msr.to(dev).eval() if msr is not None else None), cfg
 
@@ -362,7 +364,7 @@ def _parser():
                     help='MCL stages: 1 is the plain method; > 1 trains multistage contrastive learning (simclr or mocov2), '
                          '--epochs split equally over the stages')
     pt.add_argument('--clusters', type=int, default=DEFAULTS['clusters'], help='MCL: k-means clusters after every stage')
-    for k in ('lr', 'wd', 'rho', 'lam', 'alpha', 'gamma', 'msr_lr'):
+    for k in ('lr', 'wd', 'rho', 'lam', 'alpha', 'gamma', 'msr_lr', 'msr_floor'):
         pt.add_argument('--' + k.replace('_', '-'), type=float, default=DEFAULTS[k])
     pt.add_argument('--meta-mode', default=DEFAULTS['meta_mode'], choices=list(META_MODES))
     pt.add_argument('--schedule', default=DEFAULTS['schedule'], choices=list(META_SCHEDULES))

@@ -26,13 +26,16 @@ class MetaSemanticRegularizer(nn.Module):
                  init_scale:float=0.1,         # scale of the random init of the last layer (> 0)
                  mean=IMAGENET_MEAN,           # per-channel input mean (the input is in [0,1])
                  std=IMAGENET_STD,             # per-channel input std
-                 seed:int|None=None):          # if given, initialise with this seed (global RNG untouched)
+                 seed:int|None=None,           # if given, initialise with this seed (global RNG untouched)
+                 floor:float=0.):              # share of every stratum kept uniform, in [0, 1): a_t >= floor on every channel
         super().__init__()
         for name, v in (('c', c), ('n', n), ('width', width)):
             check_arg(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, 'an int >= 1', v)
         check_arg(isinstance(init_scale, (int, float)) and init_scale > 0, 'init_scale',
                   'a number > 0 (zero makes all strata identical, and they never separate)', init_scale)
-        store_attr('c,n,width,init_scale')
+        check_arg(isinstance(floor, (int, float)) and not isinstance(floor, bool) and 0 <= floor < 1, 'floor',
+                  'a share in [0, 1) (1 would make every stratum the identity)', floor)
+        store_attr('c,n,width,init_scale,floor')
         self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer('std',  torch.tensor(std,  dtype=torch.float32).view(1, 3, 1, 1))
         with torch.random.fork_rng(devices=[], enabled=seed is not None):
@@ -51,10 +54,11 @@ class MetaSemanticRegularizer(nn.Module):
         return self.head(h).view(-1, self.n, self.c)
 
     def forward(self, x:Tensor # (B, 3, H, W) original images in [0, 1]
-               ) -> Tensor:    # A_s (B, n, c): a_t = c * softmax(l_t), positive, mean 1 over the channels
-        return self.c * F.softmax(self.logits(x), dim=-1)
+               ) -> Tensor:    # A_s (B, n, c): a_t = floor + (1 - floor) c softmax(l_t), positive, mean 1 over the channels
+        a = self.c * F.softmax(self.logits(x), dim=-1)
+        return a if not self.floor else self.floor + (1 - self.floor) * a
 
-    def extra_repr(self): return f"c={self.c}, n={self.n}, width={self.width}"
+    def extra_repr(self): return f"c={self.c}, n={self.n}, width={self.width}" + (f", floor={self.floor}" if self.floor else "")
 
 # %% ../nbs/06_msr.ipynb #a29e307c
 def reweight(fmap:Tensor, # (B, c, h, w) the encoder's feature map Z
