@@ -11,7 +11,7 @@ reads bench/results/regime_map.json). Everything is fp32 (the rows are accuracie
 printed with them).
 """
 from __future__ import annotations
-import argparse, hashlib, itertools, json, os, sys, time
+import argparse, hashlib, itertools, json, time
 from pathlib import Path
 import warnings; warnings.filterwarnings('ignore', message='.*torch.jit.script.*')
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
@@ -22,15 +22,10 @@ from iclmsr.models import create_encoder, create_model
 from iclmsr.augment import ContrastiveViews
 from iclmsr.methods import SimCLR
 from iclmsr.eval import background_report
+from iclmsr.cli import machine  # cores, CPU capability, threads, GPU: stored with every run
 from fastai.learner import Learner
 from fastai.optimizer import Adam
 import fastai.callback.schedule  # fit_one_cycle
-
-
-def machine() -> str:
-    import platform
-    return (f"{platform.machine()} {os.cpu_count()} cores, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
-            f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
 
 
 def data_kwargs(p: dict) -> dict:

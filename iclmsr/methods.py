@@ -228,10 +228,10 @@ def to_precision(self:Learner,
     "Make `self` compute in `precision` on its data's device; sets `self.precision` to the resolved precision."
     from fastai.callback.fp16 import MixedPrecision
     device = getattr(self.dls, 'device', None)
-    cbs = precision_callbacks(precision, device, native_bf16)  # checks first: a refused precision leaves `self` as it was
+    p = resolve_precision(precision, device, native_bf16)  # checks first: a refused precision leaves `self` as it was
     self.remove_cbs([cb for cb in self.cbs if isinstance(cb, (BF16Autocast, MixedPrecision))])
-    self.precision = resolve_precision(precision, device, native_bf16)
-    return self.add_cbs(cbs)
+    self.precision = p
+    return self.add_cbs(precision_callbacks(p, device))
 
 # %% ../nbs/07_methods.ipynb #a4ee8db6
 def synthetic_dls(n:int=128, bs:int=32, size:int=16, n_classes:int=4, seed:int=0, device='cpu'):
