@@ -25,8 +25,8 @@ __all__ = ['FASHION_ROOT', 'FASHION_CLASSES', 'SHAPES', 'OBJECT_SOURCES', 'SOURC
            'fashion_root', 'fashion_available', 'fashion_source', 'shapes_source', 'object_source', 'resample',
            'segment_distance', 'palette', 'polar_palette', 'box3', 'paste_params', 'render_objects', 'assign_families',
            'generate_confounded', 'ImageArrayDataset', 'difficulty', 'ConfoundedDataset', 'colour_octant',
-           'show_samples', 'ArrayDataLoader', 'array_dls', 'confounded_dls', 'image_folder_dls', 'torchvision_dataset',
-           'torchvision_dls']
+           'colour_class', 'show_samples', 'ArrayDataLoader', 'array_dls', 'confounded_dls', 'image_folder_dls',
+           'torchvision_dataset', 'torchvision_dls']
 
 # %% ../nbs/01_data.ipynb #8c53b420
 class ObjectSource:
@@ -556,6 +556,16 @@ def colour_octant(colours:np.ndarray # RGB colours (..., 3) in [0, 1]
     c = np.asarray(colours)
     check_arg(c.ndim >= 1 and c.shape[-1] == 3, 'colours', 'an array (..., 3) of RGB colours', getattr(c, 'shape', c))
     return ((c > 0.5).astype(np.int64) * np.array([4, 2, 1])).sum(-1)
+
+# %% ../nbs/01_data.ipynb #d1ab7a83
+def colour_class(ds) -> np.ndarray: # int64 (N,) in 0..7
+    "The object-colour class of every image of the `ConfoundedDataset` `ds`: `colour_octant` of its colour, within its polarity's half of the cube."
+    check_arg(hasattr(ds, 'colours'), 'ds', 'a ConfoundedDataset (a split with `.colours`)', type(ds).__name__)
+    c = np.asarray(ds.colours, np.float64)
+    if getattr(ds, 'difficulty', {}).get('polarity', False):  # splits without `.difficulty` have no polarity
+        light = c.mean(-1, keepdims=True) > 0.5
+        c = np.where(light, (c - 0.7) / 0.3, c / 0.3)
+    return colour_octant(c)
 
 # %% ../nbs/01_data.ipynb #c01b1d33
 def show_samples(ds:ImageArrayDataset,  # a dataset with `.images` (and, for ConfoundedDataset, families and masks)
