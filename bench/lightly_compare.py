@@ -9,22 +9,24 @@ p 0.8, grayscale 0.2, no blur), temperature 0.5, the same number of images:
   lightly  `lightly.transforms.SimCLRTransform(input_size=32, cj_strength=0.5, gaussian_blur=0, normalize=None)` on PIL
            images in a torch `DataLoader` (--workers), `lightly.loss.NTXentLoss(0.5)` on the two projections
 Timing: epochs of the three ways are interleaved round by round in ONE process (a shared machine slows them alike);
-images/s is the median over rounds. Augmentation share: time inside the view pipeline (ours: `ContrastiveViews`;
+images/s is the median over rounds; with one thread and no workers the clock is the process's CPU time (--clock). Augmentation share: time inside the view pipeline (ours: `ContrastiveViews`;
 lightly with 0 workers: the DataLoader's next batch, i.e. PIL conversion + transforms + collate) over the step time.
-Peak memory: the growth of max RSS (`resource.getrusage(...).ru_maxrss`) while one epoch of that way runs alone in a
-fresh process (--no-memory skips it). Needs lightly (`pip install -c constraints.txt -e '.[bench]'`).
+Peak memory: the peak RSS (Linux VmHWM, reset just before; `ru_maxrss` where there is no /proc) while the first
+epoch of that way runs alone in a fresh process, and its growth over the RSS before the epoch (--no-memory skips it). Needs lightly (`pip install -c constraints.txt -e '.[bench]'`).
 
     OMP_NUM_THREADS=1 python bench/lightly_compare.py [--n 2048] [--rounds 3] [--workers 0]
 """
-import argparse, copy, json, os, platform, resource, statistics, subprocess, sys, time
+import argparse, copy, json, os, platform, re, resource, statistics, subprocess, sys, time
 
 WAYS = ('learner', 'bare', 'lightly')
 
+CLOCK = time.perf_counter  # set in main(): time.process_time with one thread and no workers
+
 class Timed:
-    "Wraps a callable and adds the wall time spent inside it to `self.t`."
+    "Wraps a callable and adds the time spent inside it to `self.t`."
     def __init__(self, f): self.f, self.t = f, 0.
     def __call__(self, *a, **k):
-        t = time.perf_counter(); r = self.f(*a, **k); self.t += time.perf_counter() - t
+        t = CLOCK(); r = self.f(*a, **k); self.t += CLOCK() - t
         return r
 
 def build(a):
@@ -97,10 +99,10 @@ def way_lightly(dls, model, a):
         model.train()
         t_data, it = 0., iter(dl)
         while True:
-            t = time.perf_counter()
+            t = CLOCK()
             try: x0, x1 = next(it)
             except StopIteration: break
-            t_data += time.perf_counter() - t
+            t_data += CLOCK() - t
             z = model.project(model(torch.cat([x0, x1])))
             loss = crit(*z.chunk(2))
             loss.backward(); opt.step(); opt.zero_grad()
@@ -109,14 +111,21 @@ def way_lightly(dls, model, a):
 
 def make(way, dls, model, a): return dict(learner=way_learner, bare=way_bare, lightly=way_lightly)[way](dls, model, a)
 
+def _status(key):
+    "A /proc/self/status value in MiB (VmRSS, VmHWM), or None where there is no /proc."
+    try: return int(re.search(key + r':\s+(\d+)', open('/proc/self/status').read()).group(1)) / 1024
+    except (OSError, AttributeError): return None
+
 def peak_one(way, a):
-    "Growth of max RSS (MiB) during one warm-up epoch of `way` alone, in this fresh process."
-    import torch
+    "Peak RSS (MiB) during the first epoch of `way` alone, in this fresh process, and its growth over the RSS before it."
     dls, model = build(a)
     f = make(way, dls, model, a)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try: open('/proc/self/clear_refs', 'w').write('5'); before = _status('VmRSS')  # resets the peak (VmHWM)
+    except OSError: before = None
     f()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, before / 1024
+    if before is None:  # no /proc: max RSS of the whole process
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; return peak, peak
+    return _status('VmHWM'), _status('VmHWM') - before
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -125,15 +134,21 @@ def main():
     p.add_argument('--rounds', type=int, default=3, help='timed epochs of each way, interleaved')
     p.add_argument('--workers', type=int, default=0, help="lightly's DataLoader workers")
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--clock', choices=['auto', 'cpu', 'wall'], default='auto',
+                   help="'cpu': this process's CPU time (steadier on a shared machine); 'auto': cpu with one thread and "
+                        "no DataLoader workers (whose time a CPU clock would miss), else wall")
     p.add_argument('--no-memory', action='store_true')
     p.add_argument('--one', help=argparse.SUPPRESS)
     a = p.parse_args()
     import torch
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', 0)) or torch.get_num_threads())
     if a.one:
-        grow, base = peak_one(a.one, a)
-        print(json.dumps(dict(grow=grow, base=base))); return
+        peak, grow = peak_one(a.one, a)
+        print(json.dumps(dict(peak=peak, grow=grow))); return
     import lightly
+    global CLOCK
+    cpu_clock = a.clock == 'cpu' or (a.clock == 'auto' and a.workers == 0 and torch.get_num_threads() == 1)
+    CLOCK = time.process_time if cpu_clock else time.perf_counter
     print(f"{platform.machine()}, CPU capability {torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}, "
           f"lightly {lightly.__version__}, {torch.get_num_threads()} thread(s) (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), fp32")
     dls, model = build(a)
@@ -143,7 +158,7 @@ def main():
     steps = a.n // a.bs
     for r in range(a.rounds):
         for w in WAYS[r % 3:] + WAYS[:r % 3]:
-            t = time.perf_counter(); ta = epochs[w](); ts[w].append(time.perf_counter() - t); augs[w].append(ta)
+            t = CLOCK(); ta = epochs[w](); ts[w].append(CLOCK() - t); augs[w].append(ta)
     mem = {}
     if not a.no_memory:
         for w in WAYS:
@@ -152,17 +167,19 @@ def main():
             if out.returncode: sys.exit(f"{w} failed:\n{out.stderr}")
             mem[w] = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"\nSimCLR, small CNN, batch {a.bs}, 32 px, {a.n} images per epoch ({steps} steps), median of {a.rounds} interleaved "
-          f"epochs after 1 warm-up; lightly DataLoader workers: {a.workers}")
-    print(f"{'way':8s} {'images/s':>9s} {'ms/step':>8s} {'x bare':>7s} {'aug ms/step':>12s} {'aug share':>10s} {'peak RSS growth':>16s}")
+          f"epochs after 1 warm-up, {'process CPU time' if cpu_clock else 'wall time'}; "
+          f"lightly DataLoader workers: {a.workers}")
+    print(f"{'way':8s} {'images/s':>9s} {'ms/step':>8s} {'x bare':>7s} {'aug ms/step':>12s} {'aug share':>10s} {'peak RSS MiB':>13s} {'growth':>7s}")
     ips = {w: a.n / statistics.median(ts[w]) for w in WAYS}
     for w in WAYS:
         ms = 1000 * statistics.median(ts[w]) / steps
         am = 1000 * statistics.median(augs[w]) / steps
         share = statistics.median(x / t for x, t in zip(augs[w], ts[w]))
-        m = f"{mem[w]['grow']:8.0f} MiB" if w in mem else '-'
-        print(f"{w:8s} {ips[w]:9.0f} {ms:8.0f} {ips[w] / ips['bare']:6.2f}x {am:12.0f} {100 * share:9.0f}% {m:>16s}", flush=True)
+        m = f"{mem[w]['peak']:13.0f} {mem[w]['grow']:7.0f}" if w in mem else f"{'-':>13s} {'-':>7s}"
+        print(f"{w:8s} {ips[w]:9.0f} {ms:8.0f} {ips[w] / ips['bare']:6.2f}x {am:12.0f} {100 * share:9.0f}% {m}", flush=True)
     print(f"\nlearner / bare {ips['learner'] / ips['bare']:.2f}x (goal >= 0.95x); learner / lightly {ips['learner'] / ips['lightly']:.2f}x (goal >= 1x)")
     if a.workers == 0: print("lightly's 'aug' is the DataLoader's next batch with 0 workers: PIL conversion, transforms, collate.")
-    print("Peak RSS growth: max RSS after one epoch of that way alone in a fresh process, minus before it (ru_maxrss).")
+    print("Peak RSS: VmHWM of a fresh process during the first epoch of that way alone (reset before it); growth: minus "
+          "the RSS before the epoch (data and model already built).")
 
 if __name__ == '__main__': main()

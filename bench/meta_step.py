@@ -6,16 +6,34 @@ mode ('exact', 'finite_difference', 'first_order'), phase 2 after every batch re
 and pooled features as the `ICLMSR` callback does. All variants start from the same weights and train on the same
 fixed batch; their steps are timed in ONE process, interleaved round by round (the order rotates each round), so
 that a shared, loaded machine slows them alike. A variant's ratio is the median over rounds of its step time over
-the SimCLR step of the same round; with one thread on a CPU the clock is the process's CPU time (--clock). Peak memory (max RSS of a fresh process running that variant alone: one warm-up
-step and one step) is measured after, one subprocess per variant (--no-memory skips it).
+the SimCLR step of the same round; with one thread on a CPU the clock is the process's CPU time (--clock).
+'exact_before' is the exact mode as it was before issue 11 (double backward through the whole virtual step), for
+comparison. Peak memory (peak RSS of a fresh process during one step of that variant alone, after a warm-up step) is
+measured after, one subprocess per variant (--no-memory skips it).
 
     OMP_NUM_THREADS=1 python bench/meta_step.py                    # small CNN, batch 256, 32 px
     OMP_NUM_THREADS=1 python bench/meta_step.py --archs smallcnn,resnet18 --rounds 3
 """
-import argparse, copy, json, os, platform, resource, statistics, subprocess, sys, time
+import argparse, copy, json, os, platform, re, resource, statistics, subprocess, sys, time
 
-VARIANTS = ('simclr', 'phase1', 'exact', 'finite_difference', 'first_order')
+VARIANTS = ('simclr', 'phase1', 'exact', 'finite_difference', 'first_order', 'exact_before')
 TARGETS = dict(phase1=1.15, exact=3.5, finite_difference=3.0, first_order=1.6)  # x a SimCLR step (issue 11)
+
+def exact_before(obj, msr, x, xv, lam, alpha, gamma=0.1, s=2.0):
+    "The exact meta-gradient as main computed it before issue 11: double backward through the whole virtual step."
+    import torch
+    from iclmsr.meta import _call
+    from iclmsr.losses import uniformity
+    model = obj.model
+    names = [k for k, p in model.named_parameters() if p.requires_grad]
+    th = {k: (p.detach().clone().requires_grad_() if k in names else p.detach()) for k, p in model.named_parameters()}
+    bufs = {k: b.detach() for k, b in model.named_buffers()}  # copied by _call: BN statistics written to the copies
+    phi = [p for p in msr.parameters() if p.requires_grad]
+    a = msr(x)
+    ct, lm = _call(obj, th, bufs, xv, a)
+    gs = torch.autograd.grad(ct + lam * lm, [th[k] for k in names], create_graph=True)
+    ct1 = _call(obj, {**th, **{k: th[k] - alpha * g for k, g in zip(names, gs)}}, bufs, xv)
+    return torch.autograd.grad(ct1 + gamma * uniformity(a, s), phi)
 
 def make_step(variant, model, msr, method, x, xv, lam=0.5, alpha=0.1):
     "One training step of `variant` on the fixed batch, as a closure."
@@ -29,11 +47,14 @@ def make_step(variant, model, msr, method, x, xv, lam=0.5, alpha=0.1):
         fmap = model(xv)
         loss = method.loss(fmap, model)
         if variant != 'simclr':
-            if meta: a = msr(x)  # kept with its graph for phase 2, as `ICLMSR` does
+            if meta: a = msr(x)  # kept with its graph for phase 2, as `ICLMSR` does (not by 'exact_before')
             else:
                 with torch.no_grad(): a = msr(x)
             loss = loss + lam * method.msr_loss(fmap, a.detach(), model)
         loss.backward()
+        if variant == 'exact_before':
+            for p, gr in zip(msr.parameters(), exact_before(obj, msr, x, xv, lam, alpha)): p.grad = gr
+            msr_opt.step(); msr_opt.zero_grad()
         if meta:
             g = [p.grad.detach() for p in ps]
             grads, _ = meta_gradient(obj, msr, x, xv, lam, alpha, mode=variant, g=g, a=a, h=model.pool(fmap.detach()))
@@ -72,20 +93,31 @@ def time_all(arch, bs, size, device, seed, rounds, warmup, clock=time.perf_count
     ratios = {v: statistics.median(t / s for t, s in zip(ts[v], ts['simclr'])) for v in VARIANTS}
     return {v: dict(ms=1000 * statistics.median(ts[v]), ratio=ratios[v]) for v in VARIANTS}, dev
 
+def reset_peak_rss() -> bool:
+    "Reset this process's peak RSS (Linux: VmHWM, via /proc/self/clear_refs); False where that is not possible."
+    try: open('/proc/self/clear_refs', 'w').write('5'); return True
+    except OSError: return False
+
+def peak_rss_mib() -> float:
+    "Peak RSS of this process in MiB: VmHWM (since the last reset) where /proc has it, else ru_maxrss."
+    try: return int(re.search(r'VmHWM:\s+(\d+)', open('/proc/self/status').read()).group(1)) / 1024
+    except (OSError, AttributeError): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
 def peak_one(arch, variant, bs, size, device, seed):
-    "Max RSS (MiB; max allocated on a GPU) of this process after a warm-up step and one step of `variant` alone."
+    "Peak RSS (MiB; max allocated on a GPU) of this process during one step of `variant` alone, after a warm-up step."
     import torch
     dev, model, msr, method, x, xv = setup(arch, bs, size, device, seed)
     f = make_step(variant, model, msr, method, x, xv)
     f()
     if dev.type == 'cuda': torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
+    reset_peak_rss()
     f()
     if dev.type == 'cuda': torch.cuda.synchronize(); return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak_rss_mib()
 
 def verdict(v, ratio):
     t = TARGETS.get(v)
-    if t is None: return 'reference'
+    if t is None: return 'reference' if v == 'simclr' else 'main before issue 11'
     return f"met (<= {t}x)" if ratio <= t else f"{100 * (ratio / t - 1):.0f}% over {t}x"
 
 def main():
@@ -130,6 +162,8 @@ def main():
             r = res[v]; t = TARGETS.get(v)
             print(f"{v:18s} {r['ms']:9.1f} {r['ratio']:8.2f}x {(f'{t}x' if t else '-'):>7s}  {verdict(v, r['ratio']):22s} "
                   f"{peaks.get(v, float('nan')):9.0f}", flush=True)
-    print("\nPeak: max RSS of a fresh process running the variant alone (max allocated on a GPU).")
+    print("\nPeak: the peak RSS (VmHWM, reset after a warm-up step) of a fresh process during one step of the variant alone "
+          "(max allocated on a GPU). exact_before: the exact mode as main computed it before issue 11 (double backward "
+          "through the whole virtual step), on the same batch.")
 
 if __name__ == '__main__': main()
