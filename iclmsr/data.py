@@ -448,13 +448,16 @@ class ImageArrayDataset(torch.utils.data.Dataset):
         self.classes = list(classes) if classes is not None else [str(c) for c in range(int(labels.max()) + 1)]
         self.loss_func = placeholder_loss
     def __len__(self): return len(self.labels)
-    def batch(self, idxs) -> tuple:
-        "Images float (B,3,H,W) in [0,1] and labels int64 (B,) at `idxs`."
+    def batch(self, idxs, device=None) -> tuple:
+        "Images float (B,3,H,W) in [0,1] and labels int64 (B,) at `idxs`, made on `device` (default: the CPU)."
         idxs = np.asarray(idxs, np.int64)
-        x = torch.from_numpy(self.images[idxs]).permute(0, 3, 1, 2).float().div_(255).contiguous()
+        x, y = torch.from_numpy(self.images[idxs]), torch.from_numpy(np.asarray(self.labels[idxs], np.int64))
+        if device is not None and torch.device(device).type == 'cuda':  # copy the uint8 batch (4x smaller), pinned and
+            x, y = (t.pin_memory().to(device, non_blocking=True) for t in (x, y))  # non-blocking; convert on the GPU
+        x = x.permute(0, 3, 1, 2).float().div_(255).contiguous()
         if self.resize is not None and x.shape[-2:] != (self.resize, self.resize):
             x = F.interpolate(x, size=(self.resize, self.resize), mode='bilinear', antialias=True, align_corners=False).clamp_(0, 1)
-        return x, torch.from_numpy(np.asarray(self.labels[idxs], np.int64))
+        return x, y
     def __getitem__(self, i):
         x, y = self.batch([i])
         return x[0], int(y[0])
@@ -596,7 +599,11 @@ def show_samples(ds:ImageArrayDataset,  # a dataset with `.images` (and, for Con
 class ArrayDataLoader(DataLoader):
     "A fastai `DataLoader` over an `ImageArrayDataset` that builds each batch with one indexing: batches (x, y)."
     def create_item(self, s): return s                       # an item is its index...
-    def create_batch(self, b): return self.dataset.batch(b)  # ...and a batch one indexing of the arrays
+    def create_batch(self, b):                               # ...and a batch one indexing of the arrays,
+        dev = self.device                                    # made on the GPU when the batches go there (no workers)
+        if dev is not None and torch.device(dev).type == 'cuda' and self.fake_l.num_workers == 0:
+            return self.dataset.batch(b, device=dev)
+        return self.dataset.batch(b)
     def retain(self, res, b): return res
 
 def array_dls(train:ImageArrayDataset,   # training set (shuffled)
