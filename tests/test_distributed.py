@@ -170,3 +170,58 @@ def test_mcl_two_ranks_same_pseudo_labels(tmp_path):
     assert len(set(r0['labels'].tolist())) > 1                               # and more than one group
     assert r0['batches'] == r1['batches'] and r0['coverage'] == r1['coverage']
     assert all(torch.equal(r0['weights'][k], r1['weights'][k]) for k in r0['weights'] if not k.endswith(('running_mean', 'running_var')))
+
+# ---------------------------------------------------------------- SimCLR + ICL-MSR on 2 ranks
+
+class FixedViews(torch.nn.Module):
+    "Deterministic views (the image and its mirror), so that 2 ranks and 1 process see the same views."
+    def forward(self, x): return [x, x.flip(-1)], None
+
+def _no_bn(model):
+    "The model with its batch norms replaced by identities: per-sample computations, whatever the batch's split."
+    for m in list(model.modules()):
+        for cn, c in list(m.named_children()):
+            if isinstance(c, torch.nn.modules.batchnorm._BatchNorm): setattr(m, cn, torch.nn.Identity())
+    return model
+
+N_IMG, B_RANK = 24, 4   # 3 steps of a global batch of 8
+
+def _iclmsr_run(mode, bs):
+    "SimCLR + ICL-MSR (`mode`) for one epoch of fixed views; DDPTrainer shards when distributed. Returns the weights."
+    from fastai.learner import Learner
+    from fastai.optimizer import Adam
+    import fastai.callback.progress  # Learner.no_bar
+    from iclmsr.core import seed_everything
+    from iclmsr.models import create_model
+    from iclmsr.methods import SimCLR, synthetic_dls
+    from iclmsr.meta import ICLMSR
+    from iclmsr.msr import MetaSemanticRegularizer
+    from iclmsr.distributed import DDPTrainer, world_size
+    seed_everything(0)
+    dls = synthetic_dls(n=N_IMG, bs=bs, size=16, n_classes=N_IMG)
+    model = _no_bn(create_model('simclr', seed=0, hidden_dim=32, out_dim=16))
+    icl = ICLMSR(n=2, mode=mode, every=1, lam=0.5, alpha=0.5, msr=MetaSemanticRegularizer(model.num_features, n=2, width=8, seed=0))
+    learn = Learner(dls, model, cbs=[SimCLR(aug=FixedViews()), icl, DDPTrainer()], opt_func=Adam, lr=1e-3)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert len(icl.history) == N_IMG // (bs * world_size())  # one meta step per (global) batch
+    return ({k: v.detach().clone() for k, v in model.named_parameters()},
+            {k: v.detach().clone() for k, v in icl.msr.named_parameters()})
+
+def _iclmsr_rank():
+    return {mode: _iclmsr_run(mode, B_RANK) for mode in ('first_order', 'exact')}
+
+def _max_abs(a, b): return max((a[k] - b[k]).abs().max().item() for k in a)
+
+@pytest.mark.slow
+def test_iclmsr_two_ranks_identical_and_first_order_matches_one_process(tmp_path):
+    r0, r1 = spawn(_iclmsr_rank, tmp_path)
+    for mode in ('first_order', 'exact'):
+        for part in (0, 1):  # the model, f_msr
+            a, b = r0[mode][part], r1[mode][part]
+            assert all(torch.equal(a[k], b[k]) for k in a), (mode, part)   # bit-identical on both ranks
+    model, msr = _iclmsr_run('first_order', WORLD * B_RANK)                   # one process, the same global batches
+    dm, df = _max_abs(r0['first_order'][0], model), _max_abs(r0['first_order'][1], msr)
+    print(f"first-order, 2 ranks vs 1 process, max |difference|: model {dm:.1e}, f_msr {df:.1e}")
+    # the only difference is fp32 rounding (the order of the sums that make the gradients), ~1e-7 relative; Adam
+    # moves each weight by at most ~lr = 1e-3 per step, 3 steps: 1e-5 is ~3e-3 of the total movement
+    assert dm < 1e-5 and df < 1e-5
