@@ -21,7 +21,7 @@ from .methods import create_method, METHODS, ContrastiveMethod, precision_callba
 from .meta import ICLMSR, META_MODES, META_SCHEDULES
 from .mcl import train_mcl, MCLEncoder, check_mcl_method
 from .msr import MetaSemanticRegularizer
-from .distributed import DDPTrainer, distributed, is_main, main_first, on_main
+from .distributed import DDPTrainer, distributed, is_main, main_first, on_main, world_size
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'DEMO', 'REPORT_ROWS', 'check_config', 'resolve_config', 'build_dls', 'build_model', 'build_learner',
@@ -408,6 +408,7 @@ def main(argv=None):
                 res = evaluate(a.run, n_eval=a.n_eval, progress=not a.no_progress)
                 print(format_table({Path(a.run).name: res}, [(k, k) for k in res]))
         else:
+            check_arg(world_size() == 1, 'demo', 'run in one process (`iclmsr demo`, without torchrun)', f'{world_size()} processes')
             demo(a.out, progress=not a.no_progress, precision=a.precision, preset=a.preset, epochs=a.epochs, n_train=a.n_train,
                  seed=a.seed)
     except (ValueError, FileNotFoundError) as e:

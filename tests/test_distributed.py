@@ -229,3 +229,9 @@ def test_iclmsr_two_ranks_identical_and_first_order_matches_one_process(tmp_path
     # ~lr = 1e-3 per step, so 3 steps differ by ~1e-7 (measured: 1.1e-7 model, 7.5e-8 f_msr). 1e-6 leaves a 10x margin
     # and still fails for a real mistake (local negatives, f_msr gradients not averaged: differences of ~lr = 1e-3).
     assert dm < 1e-6 and df < 1e-6
+
+def test_demo_refuses_several_processes(tmp_path, env):
+    "The demo is a one-process job: under torchrun's environment it says so, exit status 2, no traceback."
+    e = dict(env, RANK='0', LOCAL_RANK='0', WORLD_SIZE='2', MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port()))
+    r = subprocess.run([sys.executable, '-m', 'iclmsr.cli', 'demo', '--out', str(tmp_path)], env=e, capture_output=True, text=True)
+    assert r.returncode == 2 and '`demo`' in r.stderr and 'Traceback' not in r.stderr, r.stderr[-2000:]
