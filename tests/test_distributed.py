@@ -230,6 +230,7 @@ def test_iclmsr_two_ranks_identical_and_first_order_matches_one_process(tmp_path
     # and still fails for a real mistake (local negatives, f_msr gradients not averaged: differences of ~lr = 1e-3).
     assert dm < 1e-6 and df < 1e-6
 
+@pytest.mark.slow
 def test_demo_refuses_several_processes(tmp_path, env):
     "The demo is a one-process job: under torchrun's environment it says so, exit status 2, no traceback."
     e = dict(env, RANK='0', LOCAL_RANK='0', WORLD_SIZE='2', MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port()))
