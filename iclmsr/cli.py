@@ -21,6 +21,7 @@ from .methods import create_method, METHODS, ContrastiveMethod, precision_callba
 from .meta import ICLMSR, META_MODES, META_SCHEDULES
 from .mcl import train_mcl, MCLEncoder, check_mcl_method
 from .msr import MetaSemanticRegularizer
+from .distributed import DDPTrainer, distributed, is_main, main_first, on_main, world_size
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'DEMO', 'REPORT_ROWS', 'check_config', 'resolve_config', 'build_dls', 'build_model', 'build_learner',
@@ -144,6 +145,7 @@ class Checkpoint(Callback):
         self.t0 = time.time()
     def after_epoch(self):
         if self.epoch < self.start: return  # an epoch skipped on resume: fastai still calls after_epoch
+        if not is_main(): return  # rank 0 alone writes (data-parallel runs)
         vals = dict(zip(self.recorder.metric_names[1:], self.recorder.log[1:]))
         row = dict(epoch=self.epoch, train_loss=float(vals.get('train_loss', float('nan'))),
                    valid_loss=float(vals.get('valid_loss', float('nan'))), seconds=round(time.time() - self.t0, 2))
@@ -170,17 +172,18 @@ def pretrain(cfg:dict,                 # the run's options (see `DEFAULTS`)
         state = torch.load(out/'last.pt', weights_only=False, map_location='cpu')
         check_arg(resolve_config(state['config'], device) == cfg, 'resume', f"a run with the same options as the checkpoint in {out}", 'different options')
         start = state['epoch'] + 1
-    (out/'config.json').write_text(json.dumps(cfg, indent=1))
+    on_main((out/'config.json').write_text, json.dumps(cfg, indent=1))
     ckpt = Checkpoint(out, cfg, state)
-    learn = build_learner(cfg, device=device, extra_cbs=[EpochSeeder(cfg['seed']), ckpt])
+    with main_first():  # rank 0 builds the data cache, the other ranks then read it
+        learn = build_learner(cfg, device=device, extra_cbs=[EpochSeeder(cfg['seed']), DDPTrainer(), ckpt])  # DDPTrainer: a no-op in one process
     if start < cfg['epochs']:
-        if progress: learn.fit_one_cycle(cfg['epochs'], cfg['lr'], start_epoch=start)
+        if progress and is_main(): learn.fit_one_cycle(cfg['epochs'], cfg['lr'], start_epoch=start)
         else:
             with learn.no_bar(): learn.fit_one_cycle(cfg['epochs'], cfg['lr'], start_epoch=start)
     elif state is not None: 
         learn.create_opt(); load_training_state(learn, state['state'])
     icl = _iclmsr(learn)
-    torch.save(dict(model=learn.model.state_dict(), msr=None if icl is None else icl.msr.state_dict(), config=cfg), out/'encoder.pt')
+    on_main(torch.save, dict(model=learn.model.state_dict(), msr=None if icl is None else icl.msr.state_dict(), config=cfg), out/'encoder.pt')
     return ckpt.metrics[-1] if ckpt.metrics else {}
 
 # %% ../nbs/10_cli.ipynb #10ec7cc1
@@ -193,15 +196,16 @@ def iclmsr_kwargs(cfg:dict) -> dict|None:
 def pretrain_mcl(cfg:dict, out:Path, resume:bool=False, progress:bool=True, device=None) -> dict:
     "`pretrain` with `--stages` > 1: MCL (`iclmsr.mcl.train_mcl`), `--epochs` split equally over the stages; saves the `MCLEncoder`."
     check_arg(not resume, 'resume', 'off for multistage runs (--stages > 1): they start again from stage 1', resume)
-    (out/'config.json').write_text(json.dumps(cfg, indent=1))
+    on_main((out/'config.json').write_text, json.dumps(cfg, indent=1))
     seed_everything(cfg['seed'])
-    enc = train_mcl(build_dls(cfg, device), make_model=lambda: build_model(cfg), method=cfg['method'], stages=cfg['stages'],
+    with main_first(): dls = build_dls(cfg, device)  # rank 0 builds the data cache
+    enc = train_mcl(dls, make_model=lambda: build_model(cfg), method=cfg['method'], stages=cfg['stages'],
                     clusters=cfg['clusters'], epochs_per_stage=cfg['epochs'] // cfg['stages'], lr=cfg['lr'], wd=cfg['wd'],
                     iclmsr=iclmsr_kwargs(cfg), precision=cfg['precision'], seed=cfg['seed'], progress=progress)
     metrics = [dict(stage=h['stage'], epochs=h['epochs'], train_loss=h['losses'][-1][0], valid_loss=h['losses'][-1][1],
                     groups=h['n_groups'], coverage=h['coverage'][-1], seconds=round(h['seconds'], 2)) for h in enc.history]
-    (out/'metrics.json').write_text(json.dumps(metrics, indent=1))
-    torch.save(dict(model=enc.state_dict(), msr=None, config=cfg), out/'encoder.pt')
+    on_main((out/'metrics.json').write_text, json.dumps(metrics, indent=1))
+    on_main(torch.save, dict(model=enc.state_dict(), msr=None, config=cfg), out/'encoder.pt')
     return metrics[-1]
 
 # %% ../nbs/10_cli.ipynb #3c01456c
@@ -396,12 +400,15 @@ def main(argv=None):
         if a.cmd == 'pretrain':
             cfg = {k: getattr(a, k) for k in DEFAULTS if hasattr(a, k)}
             cfg.update(cifar_stem=a.cifar_stem, iclmsr=a.iclmsr)
-            m = pretrain(cfg, a.out, resume=a.resume, progress=not a.no_progress)
-            print(json.dumps(m))
+            with distributed():  # under torchrun: data-parallel, rank 0 writes and prints (iclmsr.distributed)
+                m = pretrain(cfg, a.out, resume=a.resume, progress=not a.no_progress)
+                on_main(print, json.dumps(m))
         elif a.cmd == 'eval':
-            res = evaluate(a.run, n_eval=a.n_eval, progress=not a.no_progress)
-            print(format_table({Path(a.run).name: res}, [(k, k) for k in res]))
+            if is_main():  # under torchrun: rank 0 evaluates, the other ranks have nothing to do
+                res = evaluate(a.run, n_eval=a.n_eval, progress=not a.no_progress)
+                print(format_table({Path(a.run).name: res}, [(k, k) for k in res]))
         else:
+            check_arg(world_size() == 1, 'demo', 'run in one process (`iclmsr demo`, without torchrun)', f'{world_size()} processes')
             demo(a.out, progress=not a.no_progress, precision=a.precision, preset=a.preset, epochs=a.epochs, n_train=a.n_train,
                  seed=a.seed)
     except (ValueError, FileNotFoundError) as e:

@@ -15,6 +15,7 @@ from .core import check_arg, placeholder_loss, resolve_precision
 from .augment import ContrastiveViews
 from .losses import backdoor_loss, info_nce, byol_loss, simsiam_loss, barlow_twins_loss
 from .models import SSLModel
+from .distributed import gather_views
 
 # %% auto #0
 __all__ = ['METHODS', 'ContrastiveMethod', 'stratum_features', 'SimCLR', 'ema_update', 'MoCoV2', 'BYOL', 'SimSiam', 'BarlowTwins',
@@ -104,13 +105,13 @@ class SimCLR(ContrastiveMethod):
         super().__init__(**kwargs); self.tau = tau
 
     def pair_loss(self, hq, hk, model):
-        return backdoor_loss(model.projector(hq)[None], model.projector(hk), tau=self.tau)
+        return backdoor_loss(gather_views(model.projector(hq))[None], gather_views(model.projector(hk)), tau=self.tau)
 
     def msr_loss(self, fmap, a, model, form='exact'):
         h = model.pool(_fp32(fmap))
         hq = stratum_features(h, a)
         zq = model.projector(hq.flatten(0, 1)).view(hq.shape[0], h.shape[0], -1)
-        return backdoor_loss(zq, model.projector(h), tau=self.tau, form=form)
+        return backdoor_loss(gather_views(zq, dim=1), gather_views(model.projector(h)), tau=self.tau, form=form)
 
 # %% ../nbs/07_methods.ipynb #a9970ab6
 @torch.no_grad()
@@ -157,7 +158,7 @@ class MoCoV2(_MomentumMethod):
     def after_step(self):
         super().after_step()
         if self.queue_size == 0: return
-        k = F.normalize(self.targets.detach(), dim=-1)
+        k = F.normalize(gather_views(self.targets.detach()), dim=-1)  # the keys of all ranks
         self.queue = (k if self.queue is None else torch.cat([k, self.queue]))[:self.queue_size]
 
 # %% ../nbs/07_methods.ipynb #dc6f6c5b
@@ -182,7 +183,7 @@ class BarlowTwins(ContrastiveMethod):
         check_arg(lambd >= 0, 'lambd', 'a weight >= 0', lambd)
         super().__init__(**kwargs); self.lambd = lambd
     def pair_loss(self, hq, hk, model):
-        zq, zk = model.projector(hq).chunk(2), model.projector(hk).chunk(2)
+        zq, zk = gather_views(model.projector(hq)).chunk(2), gather_views(model.projector(hk)).chunk(2)  # the global batch
         return (barlow_twins_loss(zq[1], zk[0], self.lambd) + barlow_twins_loss(zq[0], zk[1], self.lambd)) / 2
 
 # %% ../nbs/07_methods.ipynb #c4c74347
