@@ -22,15 +22,15 @@ from .meta import ICLMSR, META_MODES, META_SCHEDULES
 from .mcl import train_mcl, MCLEncoder, check_mcl_method
 from .msr import MetaSemanticRegularizer
 import csv, io, pickle, zipfile
-from .core import atomic_write, atomic_save, check_writable, NonFiniteError
+from .core import is_number, atomic_write, atomic_save, check_writable, NonFiniteError
 from .meta import NonFiniteGuard
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'RUN_VERSION', 'RUN_FILES', 'DEMO', 'REPORT_ROWS', 'check_config', 'resolve_config', 'build_dls',
-           'build_model', 'build_learner', 'EpochSeeder', 'training_state', 'load_training_state', 'Checkpoint',
-           'write_metrics', 'load_checkpoint', 'check_run_folder', 'resume_state', 'pretrain', 'iclmsr_kwargs',
-           'pretrain_mcl', 'load_encoder', 'eval_splits', 'evaluate', 'machine', 'precision_note', 'run_and_evaluate',
-           'format_table', 'demo', 'main']
+__all__ = ['DEFAULTS', 'RUN_VERSION', 'RUN_FILES', 'DEMO', 'REPORT_ROWS', 'EXAMPLES', 'check_config', 'resolve_config',
+           'build_dls', 'build_model', 'build_learner', 'EpochSeeder', 'training_state', 'load_training_state',
+           'Checkpoint', 'write_metrics', 'load_checkpoint', 'check_run_folder', 'resume_state', 'EpochReport',
+           'tensorboard_callback', 'pretrain', 'iclmsr_kwargs', 'pretrain_mcl', 'load_encoder', 'eval_splits',
+           'evaluate', 'machine', 'precision_note', 'run_and_evaluate', 'format_table', 'demo', 'main']
 
 # %% ../nbs/10_cli.ipynb #165d5a9b
 DEFAULTS = dict(
@@ -65,12 +65,23 @@ def check_config(cfg:dict) -> dict:
         check_arg(c['epochs'] >= c['stages'], 'epochs', f"at least one epoch per stage (>= --stages = {c['stages']}): "
                   "--epochs is the total, split equally over the stages", c['epochs'])
     check_arg(isinstance(c['seed'], int) and c['seed'] >= 0, 'seed', 'an int >= 0', c['seed'])
-    check_arg(0 <= c['rho'] <= 1, 'rho', 'a probability in [0, 1]', c['rho'])
-    check_arg(c['lr'] > 0, 'lr', 'a learning rate > 0', c['lr'])
-    check_arg(0 <= c['msr_floor'] < 1, 'msr_floor', 'a share in [0, 1)', c['msr_floor'])
+    check_arg(is_number(c['rho']) and 0 <= c['rho'] <= 1, 'rho', 'a probability in [0, 1]', c['rho'])
+    check_arg(is_number(c['lr']) and c['lr'] > 0, 'lr', 'a learning rate > 0', c['lr'])
+    check_arg(is_number(c['msr_floor']) and 0 <= c['msr_floor'] < 1, 'msr_floor', 'a share in [0, 1)', c['msr_floor'])
     check_arg(c['meta_mode'] in META_MODES, 'meta_mode', f"one of {META_MODES}", c['meta_mode'])
     check_arg(c['precision'] in PRECISIONS, 'precision', f"one of {PRECISIONS}", c['precision'])
     check_arg(c['schedule'] in META_SCHEDULES, 'schedule', f"one of {META_SCHEDULES}", c['schedule'])
+    for k in ('epochs', 'bs', 'n_train', 'n_valid', 'size', 'n_strata', 'every', 'stages', 'clusters', 'seed'):
+        check_arg(not isinstance(c[k], bool), k, 'an int, not True or False', c[k])
+    for k in ('bs', 'n_train'):  # a training batch of 1 cannot train BatchNorm, and has no negatives
+        check_arg(c[k] >= 2, k, 'an int >= 2 (BatchNorm and the contrastive losses need 2 or more images per batch)', c[k])
+    for k, expected in (('wd', 'a weight decay >= 0'), ('lam', 'a weight >= 0'), ('gamma', 'a weight >= 0')):
+        check_arg(is_number(c[k]) and c[k] >= 0, k, expected, c[k])
+    for k, expected in (('alpha', 'a virtual step size > 0'), ('msr_lr', 'a learning rate > 0')):
+        check_arg(is_number(c[k]) and c[k] > 0, k, expected, c[k])
+    for k in ('iclmsr', 'cifar_stem', 'skip_nonfinite_meta'): check_arg(isinstance(c[k], bool), k, 'True or False', c[k])
+    for k in ('hidden_dim', 'out_dim'):
+        check_arg(c[k] is None or (isinstance(c[k], int) and not isinstance(c[k], bool) and c[k] >= 1), k, 'None or an int >= 1', c[k])
     return c
 
 def resolve_config(cfg:dict, device=None) -> dict:
@@ -220,23 +231,64 @@ def resume_state(out:Path, cfg:dict, device=None) -> dict|None:
                          + "; resume it with its own options, or start a new run with another --out")
     return st
 
+# %% ../nbs/10_cli.ipynb #4a0c3b4c
+class EpochReport(Callback):
+    "Training throughput (images/s) on fastai's progress bar and, with `line=True`, one line per epoch in place of fastai's table."
+    order = 61  # after fastai's ProgressCallback (60) set the bar's comment
+    def __init__(self, line:bool=False, file=None): store_attr()
+    def before_fit(self):
+        if self.line: self.old_logger, self.learn.logger = self.learn.logger, self._line
+    def after_fit(self):
+        if self.line: self.learn.logger = self.old_logger
+    def before_epoch(self): self.trained, self.ips = False, float('nan')
+    def before_train(self): self.n, self.t0 = 0, time.perf_counter()
+    def after_batch(self):
+        if not self.training: return
+        self.n += len(self.learn.yb[0]) if self.learn.yb else len(self.learn.xb[0])
+        self.ips = self.n / max(time.perf_counter() - self.t0, 1e-9)
+        pbar = getattr(getattr(self.learn, 'progress', None), 'pbar', None)
+        if pbar is not None and hasattr(self.learn, 'smooth_loss'):
+            pbar.comment = f"{self.learn.smooth_loss.item():.4f}, {self.ips:.0f} images/s"
+    def after_train(self): self.trained = True
+    def _line(self, log):
+        "One line for fastai's epoch log `[epoch, train_loss, valid_loss, ..., time]`; nothing for an epoch skipped on resume."
+        if not self.trained: return
+        names = self.recorder.metric_names
+        vals = '  '.join(f"{n} {v:.4f}" if isinstance(v, float) else f"{n} {v}" for n, v in zip(names[1:], log[1:]) if n != 'time')
+        print(f"epoch {log[0] + 1}/{self.n_epoch}  {vals}  {log[-1]}  {self.ips:.0f} images/s", file=self.file or sys.stdout, flush=True)
+
+# %% ../nbs/10_cli.ipynb #6cd26965
+def tensorboard_callback(out:Path):
+    "fastai's `TensorBoardCallback` logging to `out/tensorboard`; a `ValueError` if the tensorboard package is not installed."
+    import importlib.util
+    if importlib.util.find_spec('tensorboard') is None:
+        raise ValueError("argument `tensorboard` needs the tensorboard package, which is not installed here "
+                         "(pip install tensorboard); the metrics are in metrics.csv either way")
+    from fastai.callback.tensorboard import TensorBoardCallback
+    return TensorBoardCallback(log_dir=str(out/'tensorboard'), trace_model=False, log_preds=False)
+
 # %% ../nbs/10_cli.ipynb #b62a296c
 def pretrain(cfg:dict,                 # the run's options (see `DEFAULTS`)
              out:str|Path='runs/pretrain', # the run's folder: config.json, encoder.pt, last.pt, metrics.json
              resume:bool=False,        # continue from `out/last.pt` if it is there
              progress:bool=True,       # fastai's progress bars
              device=None,
-             overwrite:bool=False      # start again in an `out` that holds a run (else refused unless `resume`)
+             overwrite:bool=False,     # start again in an `out` that holds a run (else refused unless `resume`)
+             tensorboard:bool=False    # also log to `out/tensorboard` (needs the tensorboard package)
             ) -> dict:                 # the metrics of the last epoch
     "Pretrain an encoder with the run `cfg`; saves everything a later `eval` or `--resume` needs in `out`."
     cfg = resolve_config(cfg, device)  # 'auto' precision resolved: the run folder says what it ran with
     out = Path(out).expanduser()
     check_run_folder(out, resume, overwrite)
-    if cfg['stages'] > 1: return pretrain_mcl(cfg, out, resume, progress, device, overwrite)
+    tb = [tensorboard_callback(out)] if tensorboard else []  # a missing package fails before anything runs
+    if cfg['stages'] > 1:
+        check_arg(not tensorboard, 'tensorboard', 'off for multistage runs (--stages > 1)', tensorboard)
+        return pretrain_mcl(cfg, out, resume, progress, device, overwrite)
     state = resume_state(out, cfg, device) if resume else None
     start = state['epoch'] + 1 if state else 0
     ckpt = Checkpoint(out, cfg, state)
-    learn = build_learner(cfg, device=device, extra_cbs=[EpochSeeder(cfg['seed']), ckpt])  # bad data fails here: nothing written yet
+    cbs = [EpochSeeder(cfg['seed']), ckpt, EpochReport(line=not progress), *tb]
+    learn = build_learner(cfg, device=device, extra_cbs=cbs)  # bad data fails here: nothing written yet
     _prepare_out(out, 32 * sum(t.numel() for t in learn.model.state_dict().values()), fresh=state is None)
     atomic_write(out/'config.json', json.dumps(cfg, indent=1))
     try:
@@ -429,10 +481,35 @@ def _one_line(e:Exception) -> str:
     msg = str(e).split('\n\t')[-1] if str(e).startswith('Exception occured in') else str(e)
     return ' '.join(msg.split())
 
+EXAMPLES = dict(
+    iclmsr='''examples:
+  iclmsr demo                                   # SimCLR vs SimCLR + ICL-MSR on confounded digits, a few minutes on a CPU
+  iclmsr pretrain --iclmsr --epochs 15 --out runs/icl
+  iclmsr eval runs/icl --json
+  iclmsr <command> --help                       # the options of a command''',
+    pretrain='''examples:
+  iclmsr pretrain --out runs/simclr                         # SimCLR on the confounded digits
+  iclmsr pretrain --iclmsr --every 4 --out runs/icl         # the same with ICL-MSR, phase 2 every 4 batches
+  iclmsr pretrain --method byol --data folder:~/pets --size 64 --out runs/pets
+  iclmsr pretrain --iclmsr --out runs/icl --resume          # continue an interrupted run
+  iclmsr pretrain --no-progress --out runs/log              # one line per epoch (for logs)
+exit status: 0 done, 1 training diverged (a NaN/Inf loss: the last good checkpoint is kept), 2 bad input''',
+    eval='''examples:
+  iclmsr eval runs/icl                     # linear probes, kNN and background reliance, as a table
+  iclmsr eval runs/icl --json > icl.json   # the same numbers as JSON''',
+    demo='''examples:
+  iclmsr demo                              # 15 epochs on 5000 images, both runs, table and plots in runs/demo
+  iclmsr demo --epochs 3 --n-train 1000    # a quick look''')
+
 def _parser():
-    p = argparse.ArgumentParser(prog='iclmsr', description='Contrastive learning robust to backgrounds (ICL-MSR), on fastai.')
+    from iclmsr import __version__
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(prog='iclmsr', description='Contrastive learning robust to backgrounds (ICL-MSR), on fastai.',
+                                epilog=EXAMPLES['iclmsr'], formatter_class=fmt)
+    p.add_argument('--version', action='version', version=f"iclmsr {__version__}")
     sub = p.add_subparsers(dest='cmd', required=True)
-    pt = sub.add_parser('pretrain', help='pretrain an encoder', description='Pretrain an encoder; writes config.json, encoder.pt, last.pt and metrics.json to --out.')
+    pt = sub.add_parser('pretrain', help='pretrain an encoder', epilog=EXAMPLES['pretrain'], formatter_class=fmt,
+                        description='Pretrain an encoder; writes config.json, encoder.pt, last.pt, metrics.json and metrics.csv to --out.')
     pt.add_argument('--data', default=DEFAULTS['data'], help="'digits', 'fashion', 'shapes' or 'folder:PATH'")
     pt.add_argument('--preset', default=DEFAULTS['preset'], choices=list(DIFFICULTY),
                     help="difficulty of the confounded benchmark (iclmsr.data.DIFFICULTY): 'standard' (default) or 'hard'")
@@ -458,12 +535,16 @@ def _parser():
     pt.add_argument('--overwrite', action='store_true', help='start again in an --out that holds a run (else refused)')
     pt.add_argument('--skip-nonfinite-meta', action='store_true',
                     help='ICL-MSR: skip (and count) a meta step whose gradient is NaN/Inf instead of stopping the run')
-    pt.add_argument('--no-progress', action='store_true')
-    ev = sub.add_parser('eval', help='evaluate a pretrained encoder', description='Linear probes, kNN and background reliance of a run folder.')
+    pt.add_argument('--no-progress', action='store_true', help='no progress bars: one line per epoch')
+    pt.add_argument('--tensorboard', action='store_true', help='also log to --out/tensorboard (needs the tensorboard package)')
+    ev = sub.add_parser('eval', help='evaluate a pretrained encoder', epilog=EXAMPLES['eval'], formatter_class=fmt,
+                        description='Linear probes, kNN and background reliance of a run folder; writes eval.json there.')
     ev.add_argument('run', help='a folder written by `iclmsr pretrain`')
     ev.add_argument('--n-eval', type=int, default=2000, help='images per test split')
     ev.add_argument('--no-progress', action='store_true')
-    de = sub.add_parser('demo', help='SimCLR vs SimCLR + ICL-MSR on the built-in confounded digits (a few minutes)')
+    ev.add_argument('--json', action='store_true', help='print the results as JSON instead of a table')
+    de = sub.add_parser('demo', help='SimCLR vs SimCLR + ICL-MSR on the built-in confounded digits (a few minutes)',
+                        epilog=EXAMPLES['demo'], formatter_class=fmt)
     de.add_argument('--out', default='runs/demo')
     de.add_argument('--preset', default=DEMO['preset'], choices=list(DIFFICULTY), help='difficulty of the benchmark')
     de.add_argument('--epochs', type=int, default=DEMO['epochs'])
@@ -481,11 +562,11 @@ def main(argv=None):
         if a.cmd == 'pretrain':
             cfg = {k: getattr(a, k) for k in DEFAULTS if hasattr(a, k)}
             cfg.update(cifar_stem=a.cifar_stem, iclmsr=a.iclmsr, skip_nonfinite_meta=a.skip_nonfinite_meta)
-            m = pretrain(cfg, a.out, resume=a.resume, progress=not a.no_progress, overwrite=a.overwrite)
+            m = pretrain(cfg, a.out, resume=a.resume, progress=not a.no_progress, overwrite=a.overwrite, tensorboard=a.tensorboard)
             print(json.dumps(m))
         elif a.cmd == 'eval':
-            res = evaluate(a.run, n_eval=a.n_eval, progress=not a.no_progress)
-            print(format_table({Path(a.run).name: res}, [(k, k) for k in res]))
+            res = evaluate(a.run, n_eval=a.n_eval, progress=not a.no_progress and not a.json)
+            print(json.dumps(res, indent=1) if a.json else format_table({Path(a.run).name: res}, [(k, k) for k in res]))
         else:
             demo(a.out, progress=not a.no_progress, precision=a.precision, preset=a.preset, epochs=a.epochs, n_train=a.n_train,
                  seed=a.seed)

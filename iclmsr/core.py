@@ -6,15 +6,16 @@ Docs: https://iclmsr.github.io/iclmsr/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #a3497910
 from __future__ import annotations
-import io, os, platform, random, sys, time
+import io, math, os, platform, random, sys, time
 from functools import lru_cache
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'seed_everything', 'check_arg', 'default_device', 'native_bf16', 'resolve_precision', 'cache_dir',
-           'atomic_write', 'atomic_save', 'check_writable', 'NonFiniteError', 'num_params', 'placeholder_loss']
+__all__ = ['PRECISIONS', 'seed_everything', 'check_arg', 'is_number', 'default_device', 'native_bf16', 'resolve_precision',
+           'cache_dir', 'atomic_write', 'atomic_save', 'check_writable', 'NonFiniteError', 'num_params',
+           'placeholder_loss']
 
 # %% ../nbs/00_core.ipynb #60954c77
 def seed_everything(seed:int=0,             # the seed; an `int` >= 0
@@ -38,6 +39,11 @@ def check_arg(ok:bool,      # the condition that must hold
              ):
     "Raise a `ValueError` naming `name`, the `expected` value and what was given, unless `ok`."
     if not ok: raise ValueError(f"argument `{name}` must be {expected}, got {got!r}")
+
+# %% ../nbs/00_core.ipynb #8b7b2f11
+def is_number(v) -> bool:
+    "Whether `v` is a finite real number (an int or float, numpy's too, not a bool)."
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
 
 # %% ../nbs/00_core.ipynb #1244d8be
 _devices = ('auto', 'cpu', 'cuda', 'mps')

@@ -10,7 +10,7 @@ import torch, torch.nn as nn
 from torch.func import functional_call
 from fastcore.basics import store_attr
 from fastai.callback.core import Callback
-from .core import check_arg, NonFiniteError
+from .core import check_arg, is_number, NonFiniteError
 from .losses import uniformity
 from .msr import MetaSemanticRegularizer
 from .methods import ContrastiveMethod
@@ -114,15 +114,16 @@ class ICLMSR(Callback):
                  **msr_kwargs          # passed to `MetaSemanticRegularizer`
                 ):
         check_arg(isinstance(n, int) and n >= 1, 'n', 'an int >= 1', n)
-        check_arg(lam >= 0, 'lam', 'a weight >= 0', lam)
-        check_arg(alpha > 0, 'alpha', 'a virtual step size > 0', alpha)
-        check_arg(gamma >= 0, 'gamma', 'a weight >= 0', gamma)
-        check_arg(s > 0, 's', 'a uniformity scale > 0', s)
-        check_arg(msr_lr > 0, 'msr_lr', 'a learning rate > 0', msr_lr)
+        check_arg(is_number(lam) and lam >= 0, 'lam', 'a weight >= 0', lam)
+        check_arg(is_number(alpha) and alpha > 0, 'alpha', 'a virtual step size > 0', alpha)
+        check_arg(is_number(gamma) and gamma >= 0, 'gamma', 'a weight >= 0', gamma)
+        check_arg(is_number(s) and s > 0, 's', 'a uniformity scale > 0', s)
+        check_arg(is_number(msr_lr) and msr_lr > 0, 'msr_lr', 'a learning rate > 0', msr_lr)
         check_arg(mode in META_MODES, 'mode', f"one of {META_MODES}", mode)
         check_arg(schedule in META_SCHEDULES, 'schedule', f"one of {META_SCHEDULES}", schedule)
         check_arg(isinstance(every, int) and every >= 1, 'every', 'an int >= 1', every)
         check_arg(form in ('exact', 'jensen'), 'form', "'exact' or 'jensen'", form)
+        check_arg(isinstance(skip_nonfinite, bool), 'skip_nonfinite', 'True or False', skip_nonfinite)
         store_attr(but='msr_kwargs'); self.msr_kwargs = msr_kwargs
         self.history, self.skipped = [], 0
 
