@@ -325,7 +325,8 @@ def pretrain_mcl(cfg:dict, out:Path, resume:bool=False, progress:bool=True, devi
     atomic_write(out/'config.json', json.dumps(cfg, indent=1))
     enc = train_mcl(dls, make_model=lambda: build_model(cfg), method=cfg['method'], stages=cfg['stages'],
                     clusters=cfg['clusters'], epochs_per_stage=cfg['epochs'] // cfg['stages'], lr=cfg['lr'], wd=cfg['wd'],
-                    iclmsr=iclmsr_kwargs(cfg), precision=cfg['precision'], seed=cfg['seed'], progress=progress)
+                    iclmsr=iclmsr_kwargs(cfg), precision=cfg['precision'], seed=cfg['seed'], progress=progress,
+                    cbs=lambda stage: [NonFiniteGuard()])  # a diverging stage stops the run at once
     metrics = [dict(stage=h['stage'], epochs=h['epochs'], train_loss=h['losses'][-1][0], valid_loss=h['losses'][-1][1],
                     groups=h['n_groups'], coverage=h['coverage'][-1], seconds=round(h['seconds'], 2)) for h in enc.history]
     write_metrics(out, metrics)

@@ -189,7 +189,7 @@ class NonFiniteGuard(Callback):
     def after_loss(self):
         loss = self.learn.loss_grad
         if not torch.isfinite(loss).all():
-            raise NonFiniteError('base loss' if self.training else 'validation loss', self.epoch, self.iter, float(loss))
+            raise NonFiniteError('base loss' if self.training else 'validation loss', self.epoch, self.iter, float(loss.detach()))
     def before_backward(self):
         icl = next((cb for cb in self.learn.cbs if isinstance(cb, ICLMSR)), None)
         lm = getattr(icl, 'last_msr', None)

@@ -68,3 +68,13 @@ def test_unwritable_out_fails_before_training(tmp_path, env):
     r = iclmsr('pretrain', *ARGS, '--out', str(tmp_path/'file'/'run'), env=env)
     assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr
     assert 'argument `out` must be a folder this process can write to' in r.stderr, r.stderr
+
+def test_nan_in_a_multistage_run_stops_with_exit_1(tmp_path, monkeypatch, capsys):
+    "MCL (--stages 2) has its guard too: lr 1e12 stops stage 1 at once, one line, exit status 1, no encoder saved."
+    monkeypatch.setenv('ICLMSR_CACHE', str(tmp_path/'cache'))
+    from iclmsr.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(['pretrain', '--stages', '2', *ARGS, '--clusters', '2', '--lr', '1e12', '--out', str(tmp_path/'mcl')])
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and err.startswith('iclmsr pretrain: error: non-finite base loss'), err
+    assert not (tmp_path/'mcl'/'encoder.pt').exists()
