@@ -15,7 +15,7 @@ from fastai.data.core import DataLoaders
 from fastai.learner import Learner, ValueMetric
 from fastai.optimizer import Adam
 import fastai.callback.progress, fastai.callback.schedule  # Learner.no_bar, fit_one_cycle
-from .core import check_arg, seed_everything, resolve_precision
+from .core import is_number, check_arg, seed_everything, resolve_precision
 from .data import ArrayDataLoader
 from .models import create_model, method_name
 from .methods import create_method, precision_callbacks
@@ -280,6 +280,10 @@ def train_mcl(dls:DataLoaders,            # `(x, y)` batches; `dls.train_ds` an 
     check_arg(isinstance(stages, int) and not isinstance(stages, bool) and stages >= 1, 'stages', 'an int >= 1', stages)
     check_arg(isinstance(clusters, int) and not isinstance(clusters, bool) and clusters >= 2, 'clusters', 'an int >= 2', clusters)
     check_arg(combine in ('all', 'last'), 'combine', "'all' or 'last'", combine)
+    check_arg(is_number(lr) and lr > 0, 'lr', 'a learning rate > 0', lr)
+    check_arg(is_number(wd) and wd >= 0, 'wd', 'a weight decay >= 0', wd)
+    for k, v in (('n_init', n_init), ('feature_bs', feature_bs), ('min_group', 1 if min_group is None else min_group)):
+        check_arg(isinstance(v, int) and not isinstance(v, bool) and v >= 1, k, 'an int >= 1' + (' or None' if k == 'min_group' else ''), v)
     check_arg(iclmsr is None or isinstance(iclmsr, dict), 'iclmsr', 'None or a dict of ICLMSR keyword arguments', type(iclmsr).__name__)
     epochs = _per_stage(epochs_per_stage, stages, 'epochs_per_stage')
     precision = resolve_precision(precision, dls.device)

@@ -10,13 +10,13 @@ import torch, torch.nn as nn
 from torch.func import functional_call, jvp
 from fastcore.basics import store_attr
 from fastai.callback.core import Callback
-from .core import check_arg
+from .core import check_arg, is_number, NonFiniteError
 from .losses import uniformity
 from .msr import MetaSemanticRegularizer
 from .methods import ContrastiveMethod
 
 # %% auto #0
-__all__ = ['META_MODES', 'META_SCHEDULES', 'MetaObjective', 'meta_gradient', 'ICLMSR']
+__all__ = ['META_MODES', 'META_SCHEDULES', 'MetaObjective', 'meta_gradient', 'ICLMSR', 'NonFiniteGuard']
 
 # %% ../nbs/08_meta.ipynb #044671b2
 class MetaObjective(nn.Module):
@@ -132,21 +132,23 @@ class ICLMSR(Callback):
                  schedule:str='batch', # 'batch' (phase 2 after phase 1 on the same batch) or 'epoch'
                  every:int=1,          # with schedule='batch': phase 2 every `every` batches
                  form:str='exact',     # L_msr: 'exact' log-mean or 'jensen' mean-log
+                 skip_nonfinite:bool=False, # skip (and count in `skipped`) a meta step whose gradient is NaN/Inf instead of raising `NonFiniteError`
                  msr:nn.Module|None=None, # a ready f_msr; default `MetaSemanticRegularizer(c, n)`
                  **msr_kwargs          # passed to `MetaSemanticRegularizer`
                 ):
         check_arg(isinstance(n, int) and n >= 1, 'n', 'an int >= 1', n)
-        check_arg(lam >= 0, 'lam', 'a weight >= 0', lam)
-        check_arg(alpha > 0, 'alpha', 'a virtual step size > 0', alpha)
-        check_arg(gamma >= 0, 'gamma', 'a weight >= 0', gamma)
-        check_arg(s > 0, 's', 'a uniformity scale > 0', s)
-        check_arg(msr_lr > 0, 'msr_lr', 'a learning rate > 0', msr_lr)
+        check_arg(is_number(lam) and lam >= 0, 'lam', 'a weight >= 0', lam)
+        check_arg(is_number(alpha) and alpha > 0, 'alpha', 'a virtual step size > 0', alpha)
+        check_arg(is_number(gamma) and gamma >= 0, 'gamma', 'a weight >= 0', gamma)
+        check_arg(is_number(s) and s > 0, 's', 'a uniformity scale > 0', s)
+        check_arg(is_number(msr_lr) and msr_lr > 0, 'msr_lr', 'a learning rate > 0', msr_lr)
         check_arg(mode in META_MODES, 'mode', f"one of {META_MODES}", mode)
         check_arg(schedule in META_SCHEDULES, 'schedule', f"one of {META_SCHEDULES}", schedule)
         check_arg(isinstance(every, int) and every >= 1, 'every', 'an int >= 1', every)
         check_arg(form in ('exact', 'jensen'), 'form', "'exact' or 'jensen'", form)
+        check_arg(isinstance(skip_nonfinite, bool), 'skip_nonfinite', 'True or False', skip_nonfinite)
         store_attr(but='msr_kwargs'); self.msr_kwargs = msr_kwargs
-        self.history = []
+        self.history, self.skipped = [], 0
 
     def before_fit(self):
         methods = [cb for cb in self.learn.cbs if isinstance(cb, ContrastiveMethod)]
@@ -201,8 +203,26 @@ class ICLMSR(Callback):
         "One phase-2 update of f_msr on original images `x` and their views `xv`; the model is left untouched."
         grads, info = meta_gradient(self.objective, self.msr, x.float(), xv.float(), self.lam, self.alpha,
                                     self.gamma, self.s, self.mode, g=g, a=a, h=h)
+        if not all(torch.isfinite(gr).all() for gr in grads):  # a NaN/Inf would poison f_msr in one step
+            if not self.skip_nonfinite:
+                raise NonFiniteError('meta-gradient', getattr(self.learn, 'epoch', 0), getattr(self.learn, 'iter', 0), info['grad_norm'])
+            self.skipped += 1
+            return dict(info, skipped=True)
         for p, gr in zip([p for p in self.msr.parameters() if p.requires_grad], grads): p.grad = gr
         self.msr_opt.step()
         self.msr_opt.zero_grad()
         self.history.append(info)
         return info
+
+# %% ../nbs/08_meta.ipynb #512f8a00
+class NonFiniteGuard(Callback):
+    "Raises `NonFiniteError` at the first NaN/Inf base loss or L_msr, before the optimizer step (reads the losses, changes nothing)."
+    order = ContrastiveMethod.order + 0.5  # between the method (which sets the base loss) and ICLMSR (which adds λ L_msr)
+    def after_loss(self):
+        loss = self.learn.loss_grad
+        if not torch.isfinite(loss).all():
+            raise NonFiniteError('base loss' if self.training else 'validation loss', self.epoch, self.iter, float(loss.detach()))
+    def before_backward(self):
+        icl = next((cb for cb in self.learn.cbs if isinstance(cb, ICLMSR)), None)
+        lm = getattr(icl, 'last_msr', None)
+        if lm is not None and not torch.isfinite(lm).all(): raise NonFiniteError('L_msr', self.epoch, self.iter, float(lm))

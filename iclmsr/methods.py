@@ -11,7 +11,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import store_attr, patch
 from fastai.callback.core import Callback
 from fastai.learner import Learner
-from .core import check_arg, placeholder_loss, resolve_precision
+from .core import is_number, check_arg, placeholder_loss, resolve_precision
 from .augment import ContrastiveViews
 from .losses import backdoor_loss, info_nce, byol_loss, simsiam_loss, barlow_twins_loss
 from .models import SSLModel
@@ -56,6 +56,9 @@ class ContrastiveMethod(Callback):
 
     def before_batch(self):
         x = self.learn.xb[0]
+        if self.training: check_arg(x.shape[0] >= 2, 'bs', 'at least 2 images in every training batch (BatchNorm and the '
+                                    'contrastive losses need two or more; drop the last batch of 1 with drop_last=True)', x.shape[0])
+        check_arg(bool(torch.isfinite(x).all()), 'x', 'images with finite pixels', 'a batch with NaN or Inf pixels')
         views, params = self.make_views(x)
         self.learn.original, self.learn.view_params = x, params
         xv = torch.cat(views)
@@ -101,7 +104,7 @@ def stratum_features(h:torch.Tensor, # pooled features of the views, (2B, c), vi
 class SimCLR(ContrastiveMethod):
     "SimCLR: NT-Xent between the two views, temperature `tau`."
     def __init__(self, tau:float=0.5, **kwargs):
-        check_arg(tau > 0, 'tau', 'a temperature > 0', tau)
+        check_arg(is_number(tau) and tau > 0, 'tau', 'a temperature > 0', tau)
         super().__init__(**kwargs); self.tau = tau
 
     def pair_loss(self, hq, hk, model):
@@ -125,7 +128,7 @@ def _swap(z): return torch.cat(z.chunk(2)[::-1])
 class _MomentumMethod(ContrastiveMethod):
     "A method with a momentum (EMA) copy of the encoder and projector."
     def __init__(self, m:float=0.99, **kwargs):
-        check_arg(0 <= m < 1, 'm', 'a momentum in [0, 1)', m)
+        check_arg(is_number(m) and 0 <= m < 1, 'm', 'a momentum in [0, 1)', m)
         super().__init__(**kwargs); self.m = m
 
     def setup(self, model):
@@ -143,8 +146,8 @@ class _MomentumMethod(ContrastiveMethod):
 class MoCoV2(_MomentumMethod):
     "MoCo v2: InfoNCE of queries against momentum-encoder keys and a queue of `queue_size` negatives."
     def __init__(self, tau:float=0.2, queue_size:int=4096, m:float=0.99, **kwargs):
-        check_arg(tau > 0, 'tau', 'a temperature > 0', tau)
-        check_arg(queue_size >= 0, 'queue_size', 'an int >= 0', queue_size)
+        check_arg(is_number(tau) and tau > 0, 'tau', 'a temperature > 0', tau)
+        check_arg(isinstance(queue_size, int) and not isinstance(queue_size, bool) and queue_size >= 0, 'queue_size', 'an int >= 0', queue_size)
         super().__init__(m=m, **kwargs); store_attr('tau,queue_size')
 
     def setup(self, model):
@@ -180,7 +183,7 @@ class SimSiam(ContrastiveMethod):
 class BarlowTwins(ContrastiveMethod):
     "Barlow Twins: cross-correlation of the two views' projections towards the identity; `lambd` weighs the off-diagonal."
     def __init__(self, lambd:float=5e-3, **kwargs):
-        check_arg(lambd >= 0, 'lambd', 'a weight >= 0', lambd)
+        check_arg(is_number(lambd) and lambd >= 0, 'lambd', 'a weight >= 0', lambd)
         super().__init__(**kwargs); self.lambd = lambd
     def pair_loss(self, hq, hk, model):
         zq, zk = gather_views(model.projector(hq)).chunk(2), gather_views(model.projector(hk)).chunk(2)  # the global batch
