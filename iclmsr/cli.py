@@ -409,7 +409,7 @@ def run_and_evaluate(cfg:dict, out:str|Path, n_eval:int=1000, rerun:bool=False, 
     return r
 
 # %% ../nbs/10_cli.ipynb #f23c9dad
-DEMO = dict(data='digits', preset='standard', method='simclr', epochs=15, n_train=5000, rho=0.9, bs=256, seed=0, meta_mode='first_order', every=4)
+DEMO = dict(data='digits', preset='standard', method='simclr', epochs=12, n_train=5000, rho=0.9, bs=256, seed=0, meta_mode='first_order', every=4)
 
 REPORT_ROWS = [('confounded_test', 'linear probe, same rho (test)'), ('confounded_test_rho0', 'linear probe, rho = 0'),
                ('confounded_swapped', 'linear probe, swapped backgrounds'), ('confounded_fg_only', 'linear probe, foreground only'),
@@ -502,7 +502,7 @@ exit status: 0 done, 1 training diverged (a NaN/Inf loss: the last good checkpoi
   iclmsr eval runs/icl                     # linear probes, kNN and background reliance, as a table
   iclmsr eval runs/icl --json > icl.json   # the same numbers as JSON''',
     demo='''examples:
-  iclmsr demo                              # 15 epochs on 5000 images, both runs, table and plots in runs/demo
+  iclmsr demo                              # 12 epochs on 5000 images, both runs, table and plots in runs/demo
   iclmsr demo --epochs 3 --n-train 1000    # a quick look''')
 
 def _parser():
