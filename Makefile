@@ -47,5 +47,8 @@ check-sync: $(STAMP)  ## library in sync with notebooks, notebooks clean
 	@git status --porcelain -- iclmsr nbs README.md | tee /tmp/iclmsr-sync.txt; \
 	if [ -s /tmp/iclmsr-sync.txt ]; then echo "nbdev-export/nbdev-clean/make_readme changed the files above: run 'make export clean-nbs readme' and commit"; exit 1; fi
 
-bench: $(STAMP)  ## step time and memory of the meta step
-	$(BIN)/python bench/meta_step.py
+bench: $(STAMP)  ## the meta-step table (against its targets), the step in each precision, SimCLR against lightly
+	OMP_NUM_THREADS=1 $(BIN)/python bench/meta_step.py
+	OMP_NUM_THREADS=1 $(BIN)/python bench/precision_step.py
+	@$(BIN)/python -c "import lightly" 2>/dev/null || $(BIN)/python -m pip install -c constraints.txt -e ".[bench]"
+	OMP_NUM_THREADS=1 $(BIN)/python bench/lightly_compare.py

@@ -22,19 +22,25 @@ from .meta import ICLMSR, META_MODES, META_SCHEDULES
 from .mcl import train_mcl, MCLEncoder, check_mcl_method
 from .hai import HAI
 from .msr import MetaSemanticRegularizer
+from .distributed import DDPTrainer, distributed, is_main, main_first, on_main, world_size
+import csv, io, pickle, zipfile
+from .core import is_number, atomic_write, atomic_save, check_writable, NonFiniteError
+from .meta import NonFiniteGuard
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'DEMO', 'REPORT_ROWS', 'check_config', 'resolve_config', 'build_dls', 'build_model', 'build_learner',
-           'EpochSeeder', 'training_state', 'load_training_state', 'Checkpoint', 'pretrain', 'iclmsr_kwargs',
-           'pretrain_mcl', 'load_encoder', 'eval_splits', 'evaluate', 'machine', 'precision_note', 'run_and_evaluate',
-           'format_table', 'demo', 'main']
+__all__ = ['DEFAULTS', 'RUN_VERSION', 'RUN_FILES', 'DEMO', 'REPORT_ROWS', 'EXAMPLES', 'check_config', 'resolve_config',
+           'build_dls', 'build_model', 'build_learner', 'EpochSeeder', 'training_state', 'load_training_state',
+           'Checkpoint', 'write_metrics', 'load_checkpoint', 'check_run_folder', 'resume_state', 'EpochReport',
+           'tensorboard_callback', 'pretrain', 'iclmsr_kwargs', 'pretrain_mcl', 'load_encoder', 'eval_splits',
+           'evaluate', 'machine', 'precision_note', 'run_and_evaluate', 'format_table', 'demo', 'main']
 
 # %% ../nbs/10_cli.ipynb #165d5a9b
 DEFAULTS = dict(
     data='digits', preset='standard', method='simclr', iclmsr=False, arch='smallcnn', cifar_stem=False, epochs=10, bs=256, lr=2e-3,
     wd=1e-5, n_train=5000, n_valid=1000, rho=0.9, size=32, seed=0, precision='auto',
     n_strata=4, lam=0.5, alpha=0.1, gamma=0.1, msr_lr=1e-3, msr_floor=0.0, meta_mode='first_order', schedule='batch', every=4,
-    hidden_dim=None, out_dim=None, stages=1, clusters=10, hai=False, colour_embedding=True)
+    hidden_dim=None, out_dim=None, stages=1, clusters=10,
+    skip_nonfinite_meta=False, hai=False, colour_embedding=True)
 
 def check_config(cfg:dict) -> dict:
     "`cfg` completed with `DEFAULTS` and checked; errors name the option. A legacy `bf16` flag becomes `precision`."
@@ -63,12 +69,23 @@ def check_config(cfg:dict) -> dict:
     check_arg(not (c['hai'] and c['stages'] > 1), 'hai', 'off with --stages > 1: HAI inside MCL is not supported '
               "(MCL's stages are whole encoders trained one after another, HAI's the blocks of one encoder)", c['hai'])
     check_arg(isinstance(c['seed'], int) and c['seed'] >= 0, 'seed', 'an int >= 0', c['seed'])
-    check_arg(0 <= c['rho'] <= 1, 'rho', 'a probability in [0, 1]', c['rho'])
-    check_arg(c['lr'] > 0, 'lr', 'a learning rate > 0', c['lr'])
-    check_arg(0 <= c['msr_floor'] < 1, 'msr_floor', 'a share in [0, 1)', c['msr_floor'])
+    check_arg(is_number(c['rho']) and 0 <= c['rho'] <= 1, 'rho', 'a probability in [0, 1]', c['rho'])
+    check_arg(is_number(c['lr']) and c['lr'] > 0, 'lr', 'a learning rate > 0', c['lr'])
+    check_arg(is_number(c['msr_floor']) and 0 <= c['msr_floor'] < 1, 'msr_floor', 'a share in [0, 1)', c['msr_floor'])
     check_arg(c['meta_mode'] in META_MODES, 'meta_mode', f"one of {META_MODES}", c['meta_mode'])
     check_arg(c['precision'] in PRECISIONS, 'precision', f"one of {PRECISIONS}", c['precision'])
     check_arg(c['schedule'] in META_SCHEDULES, 'schedule', f"one of {META_SCHEDULES}", c['schedule'])
+    for k in ('epochs', 'bs', 'n_train', 'n_valid', 'size', 'n_strata', 'every', 'stages', 'clusters', 'seed'):
+        check_arg(not isinstance(c[k], bool), k, 'an int, not True or False', c[k])
+    for k in ('bs', 'n_train'):  # a training batch of 1 cannot train BatchNorm, and has no negatives
+        check_arg(c[k] >= 2, k, 'an int >= 2 (BatchNorm and the contrastive losses need 2 or more images per batch)', c[k])
+    for k, expected in (('wd', 'a weight decay >= 0'), ('lam', 'a weight >= 0'), ('gamma', 'a weight >= 0')):
+        check_arg(is_number(c[k]) and c[k] >= 0, k, expected, c[k])
+    for k, expected in (('alpha', 'a virtual step size > 0'), ('msr_lr', 'a learning rate > 0')):
+        check_arg(is_number(c[k]) and c[k] > 0, k, expected, c[k])
+    for k in ('iclmsr', 'cifar_stem', 'skip_nonfinite_meta'): check_arg(isinstance(c[k], bool), k, 'True or False', c[k])
+    for k in ('hidden_dim', 'out_dim'):
+        check_arg(c[k] is None or (isinstance(c[k], int) and not isinstance(c[k], bool) and c[k] >= 1), k, 'None or an int >= 1', c[k])
     return c
 
 def resolve_config(cfg:dict, device=None) -> dict:
@@ -97,9 +114,10 @@ def build_learner(cfg:dict, dls=None, device=None, extra_cbs=()) -> Learner:
     cbs = [create_method(cfg['method'])]
     if cfg['iclmsr']:
         cbs.append(ICLMSR(n=cfg['n_strata'], lam=cfg['lam'], alpha=cfg['alpha'], gamma=cfg['gamma'], msr_lr=cfg['msr_lr'],
-                          mode=cfg['meta_mode'], schedule=cfg['schedule'], every=cfg['every'],
+                          mode=cfg['meta_mode'], schedule=cfg['schedule'], every=cfg['every'], skip_nonfinite=cfg['skip_nonfinite_meta'],
                           msr=MetaSemanticRegularizer(build_model(cfg).num_features, n=cfg['n_strata'], seed=cfg['seed'],
                                                       floor=cfg['msr_floor'])))
+    cbs.append(NonFiniteGuard())  # stops at the first NaN/Inf loss, before the step that would spread it
     if cfg['hai']: cbs.append(HAI(colour_embedding=cfg['colour_embedding']))
     cbs += precision_callbacks(cfg['precision'], dls.device)  # resolved for the data's device: 'auto' by the hardware
     return Learner(dls, build_model(cfg), cbs=cbs + list(extra_cbs), opt_func=Adam, lr=cfg['lr'], wd=cfg['wd'])
@@ -123,7 +141,7 @@ def training_state(learn) -> dict:
     st = dict(model=learn.model.state_dict(), opt=learn.opt.state_dict(),
               method={k: getattr(m, k) for k in ('queue',) if getattr(m, k, None) is not None})
     if hasattr(m, 'target'): st['method']['target'] = m.target.state_dict()
-    if icl is not None: st['iclmsr'] = dict(msr=icl.msr.state_dict(), opt=icl.msr_opt.state_dict(), history=icl.history)
+    if icl is not None: st['iclmsr'] = dict(msr=icl.msr.state_dict(), opt=icl.msr_opt.state_dict(), history=icl.history, skipped=icl.skipped)
     if _hai(learn) is not None: st['hai'] = _hai(learn).training_state()
     return st
 
@@ -137,7 +155,7 @@ def load_training_state(learn, st:dict):
     if 'target' in st['method']: m.target.load_state_dict(st['method']['target'])
     if icl is not None and 'iclmsr' in st:
         icl.msr.load_state_dict(st['iclmsr']['msr']); icl.msr_opt.load_state_dict(st['iclmsr']['opt'])
-        icl.history = st['iclmsr']['history']
+        icl.history, icl.skipped = st['iclmsr']['history'], st['iclmsr'].get('skipped', 0)
     if 'hai' in st: _hai(learn).load_training_state(st['hai'])
 
 class Checkpoint(Callback):
@@ -147,48 +165,157 @@ class Checkpoint(Callback):
         store_attr()
         self.metrics = list(resume_state['metrics']) if resume_state else []
         self.start = resume_state['epoch'] + 1 if resume_state else 0
+        self.saved = resume_state['epoch'] if resume_state else None  # the epoch of the last good checkpoint
     def before_fit(self):
         if self.resume_state: load_training_state(self.learn, self.resume_state['state'])
+        else: self.save(-1)  # the initial state: a run always has a last good checkpoint, even if epoch 0 diverges
         self.t0 = time.time()
+    def save(self, epoch:int):
+        "Write `last.pt` atomically: the training state at the end of `epoch` (-1: before the first), metrics and config."
+        on_main(atomic_save, dict(epoch=epoch, state=training_state(self.learn), metrics=self.metrics, config=self.cfg,
+                                  version=RUN_VERSION), self.out/'last.pt')  # rank 0 alone writes
+        self.saved = epoch
     def after_epoch(self):
         if self.epoch < self.start: return  # an epoch skipped on resume: fastai still calls after_epoch
+        if not is_main(): return  # rank 0 alone writes (data-parallel runs)
         vals = dict(zip(self.recorder.metric_names[1:], self.recorder.log[1:]))
         row = dict(epoch=self.epoch, train_loss=float(vals.get('train_loss', float('nan'))),
                    valid_loss=float(vals.get('valid_loss', float('nan'))), seconds=round(time.time() - self.t0, 2))
         icl = _iclmsr(self.learn)
         if icl is not None and icl.history: row['meta_steps'] = len(icl.history)
+        if icl is not None and icl.skip_nonfinite: row['meta_skipped'] = icl.skipped
         self.metrics.append(row); self.t0 = time.time()
-        torch.save(dict(epoch=self.epoch, state=training_state(self.learn), metrics=self.metrics, config=self.cfg),
-                   self.out/'last.pt')
-        (self.out/'metrics.json').write_text(json.dumps(self.metrics, indent=1))
+        self.save(self.epoch)
+        write_metrics(self.out, self.metrics)
+
+# %% ../nbs/10_cli.ipynb #6459157a
+RUN_VERSION = 1  # the format of a run folder's checkpoints; a run written by a newer iclmsr is refused
+RUN_FILES = ('config.json', 'last.pt', 'encoder.pt', 'metrics.json')
+
+def write_metrics(out:Path, rows:list):
+    "Write the per-epoch `rows` (dicts) to `out/metrics.json` and `out/metrics.csv`, atomically."
+    atomic_write(out/'metrics.json', json.dumps(rows, indent=1))
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, cols, lineterminator='\n'); w.writeheader(); w.writerows(rows)
+    atomic_write(out/'metrics.csv', buf.getvalue())
+
+def load_checkpoint(path:str|Path) -> dict:
+    "A checkpoint (`last.pt` or `encoder.pt`) of a run folder; a `ValueError` naming the file if it is unreadable or newer than this iclmsr."
+    path = Path(path)
+    try: ck = torch.load(path, weights_only=False, map_location='cpu')
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, AttributeError, ImportError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"file {path} is not a readable iclmsr checkpoint (truncated or corrupted? {first})") from None
+    if not isinstance(ck, dict) or 'config' not in ck:
+        raise ValueError(f"file {path} is not an iclmsr checkpoint (no run configuration in it)")
+    v = ck.get('version', 1)
+    if not isinstance(v, int) or v > RUN_VERSION:
+        raise ValueError(f"file {path} was written by a newer iclmsr (run format {v}; this one reads up to {RUN_VERSION}): upgrade iclmsr")
+    return ck
+
+def check_run_folder(out:Path, resume:bool=False, overwrite:bool=False):
+    "Refuse an `out` that is a file, or that holds a run, unless `resume` (continue it) or `overwrite` (start again)."
+    check_arg(not out.exists() or out.is_dir(), 'out', 'a folder (for the run)', f"{out} (a file)")
+    held = [f for f in RUN_FILES if (out/f).exists()]
+    if held and not (resume or overwrite):
+        raise ValueError(f"argument `out` holds a run already ({', '.join(held)} in {out}): pass --resume to continue it, "
+                         "--overwrite to start it again, or choose another --out")
+
+def _prepare_out(out:Path, need:int, fresh:bool=True):
+    "Check that `out` can be written with `need` bytes to spare; remove what a crash or (if `fresh`) an earlier run left there."
+    check_writable(out, need)
+    for f in out.glob('.*.tmp'): f.unlink()  # a write a crash interrupted
+    if fresh:
+        for f in (*RUN_FILES, 'metrics.csv', 'eval.json', 'result.json'): (out/f).unlink(missing_ok=True)
+
+def resume_state(out:Path, cfg:dict, device=None) -> dict|None:
+    "The checkpoint to resume the run `cfg` from (None if `out` has none); refuses one saved with other options, naming them."
+    if not (out/'last.pt').exists(): return None
+    st = load_checkpoint(out/'last.pt')
+    old = resolve_config(st['config'], device)
+    diff = [k for k in cfg if old.get(k) != cfg[k]]
+    if diff:
+        raise ValueError(f"argument `resume`: the run in {out} has other options; these differ: "
+                         + ', '.join(f"{k} (run {old.get(k)!r}, now {cfg[k]!r})" for k in diff)
+                         + "; resume it with its own options, or start a new run with another --out")
+    return st
+
+# %% ../nbs/10_cli.ipynb #4a0c3b4c
+class EpochReport(Callback):
+    "Training throughput (images/s) on fastai's progress bar and, with `line=True`, one line per epoch in place of fastai's table."
+    order = 61  # after fastai's ProgressCallback (60) set the bar's comment
+    def __init__(self, line:bool=False, file=None): store_attr()
+    def before_fit(self):
+        if self.line: self.old_logger, self.learn.logger = self.learn.logger, self._line
+    def after_fit(self):
+        if self.line: self.learn.logger = self.old_logger
+    def before_epoch(self): self.trained, self.ips = False, float('nan')
+    def before_train(self): self.n, self.t0 = 0, time.perf_counter()
+    def after_batch(self):
+        if not self.training: return
+        self.n += len(self.learn.yb[0]) if self.learn.yb else len(self.learn.xb[0])
+        self.ips = self.n / max(time.perf_counter() - self.t0, 1e-9)
+        pbar = getattr(getattr(self.learn, 'progress', None), 'pbar', None)
+        if pbar is not None and hasattr(self.learn, 'smooth_loss'):
+            pbar.comment = f"{self.learn.smooth_loss.item():.4f}, {self.ips:.0f} images/s"
+    def after_train(self): self.trained = True
+    def _line(self, log):
+        "One line for fastai's epoch log `[epoch, train_loss, valid_loss, ..., time]`; nothing for an epoch skipped on resume."
+        if not self.trained: return
+        names = self.recorder.metric_names
+        vals = '  '.join(f"{n} {v:.4f}" if isinstance(v, float) else f"{n} {v}" for n, v in zip(names[1:], log[1:]) if n != 'time')
+        print(f"epoch {log[0] + 1}/{self.n_epoch}  {vals}  {log[-1]}  {self.ips:.0f} images/s", file=self.file or sys.stdout, flush=True)
+
+# %% ../nbs/10_cli.ipynb #6cd26965
+def tensorboard_callback(out:Path):
+    "fastai's `TensorBoardCallback` logging to `out/tensorboard`; a `ValueError` if the tensorboard package is not installed."
+    import importlib.util
+    if importlib.util.find_spec('tensorboard') is None:
+        raise ValueError("argument `tensorboard` needs the tensorboard package, which is not installed here "
+                         "(pip install tensorboard); the metrics are in metrics.csv either way")
+    from fastai.callback.tensorboard import TensorBoardCallback
+    return TensorBoardCallback(log_dir=str(out/'tensorboard'), trace_model=False, log_preds=False)
 
 # %% ../nbs/10_cli.ipynb #b62a296c
 def pretrain(cfg:dict,                 # the run's options (see `DEFAULTS`)
              out:str|Path='runs/pretrain', # the run's folder: config.json, encoder.pt, last.pt, metrics.json
              resume:bool=False,        # continue from `out/last.pt` if it is there
              progress:bool=True,       # fastai's progress bars
-             device=None
+             device=None,
+             overwrite:bool=False,     # start again in an `out` that holds a run (else refused unless `resume`)
+             tensorboard:bool=False    # also log to `out/tensorboard` (needs the tensorboard package)
             ) -> dict:                 # the metrics of the last epoch
     "Pretrain an encoder with the run `cfg`; saves everything a later `eval` or `--resume` needs in `out`."
     cfg = resolve_config(cfg, device)  # 'auto' precision resolved: the run folder says what it ran with
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    if cfg['stages'] > 1: return pretrain_mcl(cfg, out, resume, progress, device)
-    state, start = None, 0
-    if resume and (out/'last.pt').exists():
-        state = torch.load(out/'last.pt', weights_only=False, map_location='cpu')
-        check_arg(resolve_config(state['config'], device) == cfg, 'resume', f"a run with the same options as the checkpoint in {out}", 'different options')
-        start = state['epoch'] + 1
-    (out/'config.json').write_text(json.dumps(cfg, indent=1))
+    out = Path(out).expanduser()
+    if is_main(): check_run_folder(out, resume, overwrite)  # rank 0 alone reads and writes the run folder
+    tb = [tensorboard_callback(out)] if tensorboard and is_main() else []  # a missing package fails before anything runs
+    if cfg['stages'] > 1:
+        check_arg(not tensorboard, 'tensorboard', 'off for multistage runs (--stages > 1)', tensorboard)
+        return pretrain_mcl(cfg, out, resume, progress, device, overwrite)
+    state = resume_state(out, cfg, device) if resume else None
+    start = state['epoch'] + 1 if state else 0
     ckpt = Checkpoint(out, cfg, state)
-    learn = build_learner(cfg, device=device, extra_cbs=[EpochSeeder(cfg['seed']), ckpt])
-    if start < cfg['epochs']:
-        if progress: learn.fit_one_cycle(cfg['epochs'], cfg['lr'], start_epoch=start)
-        else:
-            with learn.no_bar(): learn.fit_one_cycle(cfg['epochs'], cfg['lr'], start_epoch=start)
-    elif state is not None: 
-        learn.create_opt(); load_training_state(learn, state['state'])
+    cbs = [EpochSeeder(cfg['seed']), DDPTrainer(), ckpt, EpochReport(line=not progress), *tb]  # DDPTrainer: a no-op in one process
+    with main_first():  # rank 0 builds the data cache, the other ranks then read it; bad data fails here: nothing written yet
+        learn = build_learner(cfg, device=device, extra_cbs=cbs)
+    on_main(_prepare_out, out, 32 * sum(t.numel() for t in learn.model.state_dict().values()), fresh=state is None)
+    on_main(atomic_write, out/'config.json', json.dumps(cfg, indent=1))
+    try:
+        if start < cfg['epochs']:
+            if progress and is_main(): learn.fit_one_cycle(cfg['epochs'], cfg['lr'], start_epoch=start)
+            else:
+                with learn.no_bar(): learn.fit_one_cycle(cfg['epochs'], cfg['lr'], start_epoch=start)
+        elif state is not None: 
+            learn.create_opt(); load_training_state(learn, state['state'])
+    except NonFiniteError as e:
+        e.note = (f"; kept the last good checkpoint {out/'last.pt'} "
+                  f"({'the initial weights' if ckpt.saved in (None, -1) else f'end of epoch {ckpt.saved}'})")
+        raise
     icl = _iclmsr(learn)
-    torch.save(dict(model=learn.model.state_dict(), msr=None if icl is None else icl.msr.state_dict(), config=cfg), out/'encoder.pt')
+    on_main(atomic_save, dict(model=learn.model.state_dict(), msr=None if icl is None else icl.msr.state_dict(), config=cfg,
+                              version=RUN_VERSION), out/'encoder.pt')
     return ckpt.metrics[-1] if ckpt.metrics else {}
 
 # %% ../nbs/10_cli.ipynb #10ec7cc1
@@ -196,20 +323,25 @@ def iclmsr_kwargs(cfg:dict) -> dict|None:
     "The `ICLMSR` keyword arguments of a run (None without `--iclmsr`)."
     if not cfg['iclmsr']: return None
     return dict(n=cfg['n_strata'], lam=cfg['lam'], alpha=cfg['alpha'], gamma=cfg['gamma'], msr_lr=cfg['msr_lr'],
-                mode=cfg['meta_mode'], schedule=cfg['schedule'], every=cfg['every'], floor=cfg['msr_floor'])
+                mode=cfg['meta_mode'], schedule=cfg['schedule'], every=cfg['every'], floor=cfg['msr_floor'],
+                skip_nonfinite=cfg['skip_nonfinite_meta'])
 
-def pretrain_mcl(cfg:dict, out:Path, resume:bool=False, progress:bool=True, device=None) -> dict:
+def pretrain_mcl(cfg:dict, out:Path, resume:bool=False, progress:bool=True, device=None, overwrite:bool=False) -> dict:
     "`pretrain` with `--stages` > 1: MCL (`iclmsr.mcl.train_mcl`), `--epochs` split equally over the stages; saves the `MCLEncoder`."
     check_arg(not resume, 'resume', 'off for multistage runs (--stages > 1): they start again from stage 1', resume)
-    (out/'config.json').write_text(json.dumps(cfg, indent=1))
+    if is_main(): check_run_folder(out, resume, overwrite)
     seed_everything(cfg['seed'])
-    enc = train_mcl(build_dls(cfg, device), make_model=lambda: build_model(cfg), method=cfg['method'], stages=cfg['stages'],
+    with main_first(): dls = build_dls(cfg, device)  # rank 0 builds the data cache; bad data fails here: nothing written yet
+    on_main(_prepare_out, out, 32 * cfg['stages'] * sum(t.numel() for t in build_model(cfg).state_dict().values()))
+    on_main(atomic_write, out/'config.json', json.dumps(cfg, indent=1))
+    enc = train_mcl(dls, make_model=lambda: build_model(cfg), method=cfg['method'], stages=cfg['stages'],
                     clusters=cfg['clusters'], epochs_per_stage=cfg['epochs'] // cfg['stages'], lr=cfg['lr'], wd=cfg['wd'],
-                    iclmsr=iclmsr_kwargs(cfg), precision=cfg['precision'], seed=cfg['seed'], progress=progress)
+                    iclmsr=iclmsr_kwargs(cfg), precision=cfg['precision'], seed=cfg['seed'], progress=progress,
+                    cbs=lambda stage: [NonFiniteGuard()])  # a diverging stage stops the run at once
     metrics = [dict(stage=h['stage'], epochs=h['epochs'], train_loss=h['losses'][-1][0], valid_loss=h['losses'][-1][1],
                     groups=h['n_groups'], coverage=h['coverage'][-1], seconds=round(h['seconds'], 2)) for h in enc.history]
-    (out/'metrics.json').write_text(json.dumps(metrics, indent=1))
-    torch.save(dict(model=enc.state_dict(), msr=None, config=cfg), out/'encoder.pt')
+    on_main(write_metrics, out, metrics)
+    on_main(atomic_save, dict(model=enc.state_dict(), msr=None, config=cfg, version=RUN_VERSION), out/'encoder.pt')
     return metrics[-1]
 
 # %% ../nbs/10_cli.ipynb #3c01456c
@@ -217,8 +349,9 @@ def load_encoder(run:str|Path, device=None):
     "The trained `SSLModel` of a run folder (and its regularizer, or None), with the run's config."
     run = Path(run)
     check_arg((run/'encoder.pt').exists(), 'run', 'a folder written by `iclmsr pretrain` (with encoder.pt)', str(run))
-    ck = torch.load(run/'encoder.pt', weights_only=False, map_location='cpu')
-    cfg = check_config(ck['config'])
+    ck = load_checkpoint(run/'encoder.pt')
+    try: cfg = check_config(ck['config'])
+    except ValueError as e: raise ValueError(f"run {run}: {e} (written by a newer iclmsr? upgrade iclmsr)") from None
     model = MCLEncoder([build_model(cfg).encoder for _ in range(cfg['stages'])]) if cfg['stages'] > 1 else build_model(cfg)
     model.load_state_dict(ck['model'])
     msr = None
@@ -250,7 +383,7 @@ def evaluate(run:str|Path, n_eval:int=2000, progress:bool=True, device=None) -> 
     else:
         res = background_report(model, eval_splits(cfg, n_eval), msr=msr, progress=progress, seed=cfg['seed'])
     res = {k: float(v) for k, v in res.items()}
-    (Path(run)/'eval.json').write_text(json.dumps(res, indent=1))
+    atomic_write(Path(run)/'eval.json', json.dumps(res, indent=1))
     return res
 
 # %% ../nbs/10_cli.ipynb #ea80cfe8
@@ -275,12 +408,12 @@ def run_and_evaluate(cfg:dict, out:str|Path, n_eval:int=1000, rerun:bool=False, 
         r = json.loads(done.read_text())
         if resolve_config(r['config']) == cfg: return r  # options added later take their defaults; 'auto' is what it resolves to here
     t0 = time.time()
-    pretrain(cfg, out, progress=progress)
+    pretrain(cfg, out, progress=progress, overwrite=True)  # a run without its result.json is started again
     t1 = time.time()
     ev = evaluate(out, n_eval=n_eval, progress=progress)
     r = dict(config=cfg, eval=ev, pretrain_s=round(t1 - t0, 1), eval_s=round(time.time() - t1, 1), machine=machine(),
              metrics=json.loads((out/'metrics.json').read_text()))
-    done.write_text(json.dumps(r, indent=1))
+    atomic_write(done, json.dumps(r, indent=1))
     return r
 
 # %% ../nbs/10_cli.ipynb #f23c9dad
@@ -323,7 +456,7 @@ def demo(out:str|Path='runs/demo', progress:bool=True,
     for name, extra in (('SimCLR', dict(iclmsr=False)), ('SimCLR+ICL-MSR', dict(iclmsr=True))):
         t0 = time.time()
         print(f"\n== pretraining {name}")
-        pretrain({**base, **extra}, out/name, progress=progress)
+        pretrain({**base, **extra}, out/name, progress=progress, overwrite=True)
         print(f"== evaluating {name}")
         runs[name] = evaluate(out/name, n_eval=1000, progress=progress)
         t[name] = time.time() - t0
@@ -355,10 +488,40 @@ def _opt(v):
         except ValueError: pass
     return {'true': True, 'false': False}.get(v.lower(), v)
 
+def _one_line(e:Exception) -> str:
+    "The message of `e` on one line, without the prefix fastai adds to an error raised in a callback."
+    msg = str(e).split('\n\t')[-1] if str(e).startswith('Exception occured in') else str(e)
+    return ' '.join(msg.split())
+
+EXAMPLES = dict(
+    iclmsr='''examples:
+  iclmsr demo                                   # SimCLR vs SimCLR + ICL-MSR on confounded digits, a few minutes on a CPU
+  iclmsr pretrain --iclmsr --epochs 15 --out runs/icl
+  iclmsr eval runs/icl --json
+  iclmsr <command> --help                       # the options of a command''',
+    pretrain='''examples:
+  iclmsr pretrain --out runs/simclr                         # SimCLR on the confounded digits
+  iclmsr pretrain --iclmsr --every 4 --out runs/icl         # the same with ICL-MSR, phase 2 every 4 batches
+  iclmsr pretrain --method byol --data folder:~/pets --size 64 --out runs/pets
+  iclmsr pretrain --iclmsr --out runs/icl --resume          # continue an interrupted run
+  iclmsr pretrain --no-progress --out runs/log              # one line per epoch (for logs)
+exit status: 0 done, 1 training diverged (a NaN/Inf loss: the last good checkpoint is kept), 2 bad input''',
+    eval='''examples:
+  iclmsr eval runs/icl                     # linear probes, kNN and background reliance, as a table
+  iclmsr eval runs/icl --json > icl.json   # the same numbers as JSON''',
+    demo='''examples:
+  iclmsr demo                              # 15 epochs on 5000 images, both runs, table and plots in runs/demo
+  iclmsr demo --epochs 3 --n-train 1000    # a quick look''')
+
 def _parser():
-    p = argparse.ArgumentParser(prog='iclmsr', description='Contrastive learning robust to backgrounds (ICL-MSR), on fastai.')
+    from iclmsr import __version__
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(prog='iclmsr', description='Contrastive learning robust to backgrounds (ICL-MSR), on fastai.',
+                                epilog=EXAMPLES['iclmsr'], formatter_class=fmt)
+    p.add_argument('--version', action='version', version=f"iclmsr {__version__}")
     sub = p.add_subparsers(dest='cmd', required=True)
-    pt = sub.add_parser('pretrain', help='pretrain an encoder', description='Pretrain an encoder; writes config.json, encoder.pt, last.pt and metrics.json to --out.')
+    pt = sub.add_parser('pretrain', help='pretrain an encoder', epilog=EXAMPLES['pretrain'], formatter_class=fmt,
+                        description='Pretrain an encoder; writes config.json, encoder.pt, last.pt, metrics.json and metrics.csv to --out.')
     pt.add_argument('--data', default=DEFAULTS['data'], help="'digits', 'fashion', 'shapes' or 'folder:PATH'")
     pt.add_argument('--preset', default=DEFAULTS['preset'], choices=list(DIFFICULTY),
                     help="difficulty of the confounded benchmark (iclmsr.data.DIFFICULTY): 'standard' (default) or 'hard'")
@@ -383,12 +546,19 @@ def _parser():
     pt.add_argument('--fp32', action='store_const', dest='precision', const='fp32', help=argparse.SUPPRESS)  # deprecated: --precision fp32
     pt.add_argument('--out', default='runs/pretrain', help='the run folder')
     pt.add_argument('--resume', action='store_true', help='continue from the last checkpoint in --out')
-    pt.add_argument('--no-progress', action='store_true')
-    ev = sub.add_parser('eval', help='evaluate a pretrained encoder', description='Linear probes, kNN and background reliance of a run folder.')
+    pt.add_argument('--overwrite', action='store_true', help='start again in an --out that holds a run (else refused)')
+    pt.add_argument('--skip-nonfinite-meta', action='store_true',
+                    help='ICL-MSR: skip (and count) a meta step whose gradient is NaN/Inf instead of stopping the run')
+    pt.add_argument('--no-progress', action='store_true', help='no progress bars: one line per epoch')
+    pt.add_argument('--tensorboard', action='store_true', help='also log to --out/tensorboard (needs the tensorboard package)')
+    ev = sub.add_parser('eval', help='evaluate a pretrained encoder', epilog=EXAMPLES['eval'], formatter_class=fmt,
+                        description='Linear probes, kNN and background reliance of a run folder; writes eval.json there.')
     ev.add_argument('run', help='a folder written by `iclmsr pretrain`')
     ev.add_argument('--n-eval', type=int, default=2000, help='images per test split')
     ev.add_argument('--no-progress', action='store_true')
-    de = sub.add_parser('demo', help='SimCLR vs SimCLR + ICL-MSR on the built-in confounded digits (a few minutes)')
+    ev.add_argument('--json', action='store_true', help='print the results as JSON instead of a table')
+    de = sub.add_parser('demo', help='SimCLR vs SimCLR + ICL-MSR on the built-in confounded digits (a few minutes)',
+                        epilog=EXAMPLES['demo'], formatter_class=fmt)
     de.add_argument('--out', default='runs/demo')
     de.add_argument('--preset', default=DEMO['preset'], choices=list(DIFFICULTY), help='difficulty of the benchmark')
     de.add_argument('--epochs', type=int, default=DEMO['epochs'])
@@ -405,17 +575,22 @@ def main(argv=None):
     try:
         if a.cmd == 'pretrain':
             cfg = {k: getattr(a, k) for k in DEFAULTS if hasattr(a, k)}
-            cfg.update(cifar_stem=a.cifar_stem, iclmsr=a.iclmsr)
-            m = pretrain(cfg, a.out, resume=a.resume, progress=not a.no_progress)
-            print(json.dumps(m))
+            cfg.update(cifar_stem=a.cifar_stem, iclmsr=a.iclmsr, skip_nonfinite_meta=a.skip_nonfinite_meta)
+            with distributed():  # under torchrun: data-parallel, rank 0 writes and prints (iclmsr.distributed)
+                m = pretrain(cfg, a.out, resume=a.resume, progress=not a.no_progress, overwrite=a.overwrite, tensorboard=a.tensorboard)
+                on_main(print, json.dumps(m))
         elif a.cmd == 'eval':
-            res = evaluate(a.run, n_eval=a.n_eval, progress=not a.no_progress)
-            print(format_table({Path(a.run).name: res}, [(k, k) for k in res]))
+            if is_main():  # under torchrun: rank 0 evaluates, the other ranks have nothing to do
+                res = evaluate(a.run, n_eval=a.n_eval, progress=not a.no_progress and not a.json)
+                print(json.dumps(res, indent=1) if a.json else format_table({Path(a.run).name: res}, [(k, k) for k in res]))
         else:
+            check_arg(world_size() == 1, 'demo', 'run in one process (`iclmsr demo`, without torchrun)', f'{world_size()} processes')
             demo(a.out, progress=not a.no_progress, precision=a.precision, preset=a.preset, epochs=a.epochs, n_train=a.n_train,
                  seed=a.seed)
-    except (ValueError, FileNotFoundError) as e:
-        p.exit(2, f"iclmsr {a.cmd}: error: {e}\n")
+    except NonFiniteError as e:  # the run diverged: not a bad input
+        p.exit(1, f"iclmsr {a.cmd}: error: {e}\n")
+    except (ValueError, OSError) as e:  # bad input: a missing or unreadable file, a bad option
+        p.exit(2, f"iclmsr {a.cmd}: error: {_one_line(e)}\n")
 
 # %% ../nbs/10_cli.ipynb #1e2f3bed
 if __name__ == '__main__': main()

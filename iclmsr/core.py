@@ -6,15 +6,16 @@ Docs: https://iclmsr.github.io/iclmsr/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #a3497910
 from __future__ import annotations
-import os, platform, random
+import io, math, os, platform, random, sys, time
 from functools import lru_cache
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'seed_everything', 'check_arg', 'default_device', 'native_bf16', 'resolve_precision', 'cache_dir',
-           'num_params', 'placeholder_loss']
+__all__ = ['PRECISIONS', 'seed_everything', 'check_arg', 'is_number', 'default_device', 'native_bf16', 'resolve_precision',
+           'cache_dir', 'atomic_write', 'atomic_save', 'check_writable', 'NonFiniteError', 'num_params',
+           'placeholder_loss']
 
 # %% ../nbs/00_core.ipynb #60954c77
 def seed_everything(seed:int=0,             # the seed; an `int` >= 0
@@ -38,6 +39,11 @@ def check_arg(ok:bool,      # the condition that must hold
              ):
     "Raise a `ValueError` naming `name`, the `expected` value and what was given, unless `ok`."
     if not ok: raise ValueError(f"argument `{name}` must be {expected}, got {got!r}")
+
+# %% ../nbs/00_core.ipynb #8b7b2f11
+def is_number(v) -> bool:
+    "Whether `v` is a finite real number (an int or float, numpy's too, not a bool)."
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
 
 # %% ../nbs/00_core.ipynb #1244d8be
 _devices = ('auto', 'cpu', 'cuda', 'mps')
@@ -117,6 +123,77 @@ def cache_dir(sub:str='' # a sub-folder of the cache
     p = root/sub if sub else root
     p.mkdir(parents=True, exist_ok=True)
     return p
+
+# %% ../nbs/00_core.ipynb #71a0e427
+_writes = {}  # file name -> writes so far in this process (for ICLMSR_TEST_PAUSE_IN_WRITE)
+
+def _pause_in_write(path:Path) -> float:
+    "Seconds to pause halfway through this write of `path`, from `$ICLMSR_TEST_PAUSE_IN_WRITE` ('NAME,N,SECONDS'); 0 if none."
+    spec = os.environ.get('ICLMSR_TEST_PAUSE_IN_WRITE')
+    if not spec: return 0.
+    name, n, secs = spec.split(',')
+    if path.name != name: return 0.
+    k = _writes[name] = _writes.get(name, 0) + 1
+    return float(secs) if k == int(n) + 1 else 0.
+
+def atomic_write(path:str|Path,   # the file to (over)write
+                 data:bytes|str   # its whole new content; a `str` is written as UTF-8
+                ) -> Path:        # `path`
+    "Write `data` to `path` through a temporary file in the same folder and `os.replace`: a crash leaves the old file or the new one, never a part."
+    path = Path(path)
+    data = data.encode() if isinstance(data, str) else bytes(data)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, 'wb') as f:
+            pause = _pause_in_write(path)
+            if pause:
+                f.write(data[:len(data) // 2]); f.flush()
+                print(f"iclmsr: pausing {pause:g} s inside the write of {path}", file=sys.stderr, flush=True)
+                time.sleep(pause)
+                data = data[len(data) // 2:]
+            f.write(data); f.flush(); os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+def atomic_save(obj,             # what `torch.save` can save
+                path:str|Path    # the file to (over)write
+               ) -> Path:        # `path`
+    "`torch.save(obj, path)`, atomically (see `atomic_write`)."
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return atomic_write(path, buf.getbuffer())
+
+# %% ../nbs/00_core.ipynb #4199e0bc
+def check_writable(folder:str|Path,  # the folder (created if missing)
+                   need:int=0,       # bytes the caller will write there
+                   name:str='out'    # the argument's name, for the error
+                  ) -> Path:
+    "Create `folder` if needed and try a write in it; a `ValueError` naming `name` if that fails or it has less than `need` bytes free."
+    import shutil
+    folder = Path(folder).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder/f".write-test.{os.getpid()}"
+        probe.write_bytes(b'iclmsr'); probe.unlink()
+    except OSError as e:
+        raise ValueError(f"argument `{name}` must be a folder this process can write to, got {str(folder)!r} "
+                         f"({e.strerror or e})") from None
+    free = shutil.disk_usage(folder).free
+    check_arg(free >= need, name, f"a folder with at least {need / 2**20:.1f} MiB free "
+              f"(it has {free / 2**20:.1f} MiB)", str(folder))
+    return folder
+
+# %% ../nbs/00_core.ipynb #bc112943
+class NonFiniteError(FloatingPointError):
+    "Training produced a NaN or an Inf: which `term`, at which `epoch` and `batch`, and its `value`."
+    def __init__(self, term:str, epoch:int, batch:int, value:float=float('nan'), note:str=''):
+        self.term, self.epoch, self.batch, self.value, self.note = term, epoch, batch, value, note
+        super().__init__(str(self))
+    def __str__(self):  # kept when fastai prefixes the callback's name to the exception's args
+        return f"non-finite {self.term} ({self.value:g}) at epoch {self.epoch}, batch {self.batch}{self.note}"
 
 # %% ../nbs/00_core.ipynb #8300ca05
 def num_params(model:torch.nn.Module, # any module

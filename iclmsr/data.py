@@ -25,8 +25,8 @@ __all__ = ['FASHION_ROOT', 'FASHION_CLASSES', 'SHAPES', 'OBJECT_SOURCES', 'SOURC
            'fashion_root', 'fashion_available', 'fashion_source', 'shapes_source', 'object_source', 'resample',
            'segment_distance', 'palette', 'polar_palette', 'box3', 'paste_params', 'render_objects', 'assign_families',
            'generate_confounded', 'ImageArrayDataset', 'difficulty', 'ConfoundedDataset', 'colour_octant',
-           'show_samples', 'ArrayDataLoader', 'array_dls', 'confounded_dls', 'image_folder_dls', 'torchvision_dataset',
-           'torchvision_dls']
+           'colour_class', 'show_samples', 'ArrayDataLoader', 'array_dls', 'confounded_dls', 'image_folder_dls',
+           'torchvision_dataset', 'torchvision_dls']
 
 # %% ../nbs/01_data.ipynb #8c53b420
 class ObjectSource:
@@ -444,17 +444,29 @@ class ImageArrayDataset(torch.utils.data.Dataset):
                  labels:np.ndarray,           # int64 (N,)
                  classes:list|None=None,      # class names
                  resize:int|None=None):       # resize batches to `resize` x `resize` (bilinear, antialiased)
+        check_arg(isinstance(images, np.ndarray) and images.ndim == 4 and images.shape[-1] == 3, 'images',
+                  'an array (N, H, W, 3)', getattr(images, 'shape', type(images).__name__))
+        bad = images.dtype.kind == 'f' and not np.isfinite(images).all()
+        check_arg(images.dtype == np.uint8, 'images', 'uint8 pixels in [0, 255] (floats in [0, 1]: (x * 255).round().astype(np.uint8))',
+                  f"a {images.dtype} array" + (' with NaN or Inf pixels' if bad else ''))
+        lab = np.asarray(labels)
+        check_arg(lab.shape == (len(images),) and np.issubdtype(lab.dtype, np.integer), 'labels',
+                  f"{len(images)} integer labels, one per image", f"{lab.dtype} array of shape {lab.shape}")
+        check_arg(resize is None or (isinstance(resize, (int, np.integer)) and not isinstance(resize, bool) and resize >= 1), 'resize', 'None or an int >= 1', resize)
         store_attr('images,labels,resize')
         self.classes = list(classes) if classes is not None else [str(c) for c in range(int(labels.max()) + 1)]
         self.loss_func = placeholder_loss
     def __len__(self): return len(self.labels)
-    def batch(self, idxs) -> tuple:
-        "Images float (B,3,H,W) in [0,1] and labels int64 (B,) at `idxs`."
+    def batch(self, idxs, device=None) -> tuple:
+        "Images float (B,3,H,W) in [0,1] and labels int64 (B,) at `idxs`, made on `device` (default: the CPU)."
         idxs = np.asarray(idxs, np.int64)
-        x = torch.from_numpy(self.images[idxs]).permute(0, 3, 1, 2).float().div_(255).contiguous()
+        x, y = torch.from_numpy(self.images[idxs]), torch.from_numpy(np.asarray(self.labels[idxs], np.int64))
+        if device is not None and torch.device(device).type == 'cuda':  # copy the uint8 batch (4x smaller), pinned and
+            x, y = (t.pin_memory().to(device, non_blocking=True) for t in (x, y))  # non-blocking; convert on the GPU
+        x = x.permute(0, 3, 1, 2).float().div_(255).contiguous()
         if self.resize is not None and x.shape[-2:] != (self.resize, self.resize):
             x = F.interpolate(x, size=(self.resize, self.resize), mode='bilinear', antialias=True, align_corners=False).clamp_(0, 1)
-        return x, torch.from_numpy(np.asarray(self.labels[idxs], np.int64))
+        return x, y
     def __getitem__(self, i):
         x, y = self.batch([i])
         return x[0], int(y[0])
@@ -557,6 +569,16 @@ def colour_octant(colours:np.ndarray # RGB colours (..., 3) in [0, 1]
     check_arg(c.ndim >= 1 and c.shape[-1] == 3, 'colours', 'an array (..., 3) of RGB colours', getattr(c, 'shape', c))
     return ((c > 0.5).astype(np.int64) * np.array([4, 2, 1])).sum(-1)
 
+# %% ../nbs/01_data.ipynb #d1ab7a83
+def colour_class(ds) -> np.ndarray: # int64 (N,) in 0..7
+    "The object-colour class of every image of the `ConfoundedDataset` `ds`: `colour_octant` of its colour, within its polarity's half of the cube."
+    check_arg(hasattr(ds, 'colours'), 'ds', 'a ConfoundedDataset (a split with `.colours`)', type(ds).__name__)
+    c = np.asarray(ds.colours, np.float64)
+    if getattr(ds, 'difficulty', {}).get('polarity', False):  # splits without `.difficulty` have no polarity
+        light = c.mean(-1, keepdims=True) > 0.5
+        c = np.where(light, (c - 0.7) / 0.3, c / 0.3)
+    return colour_octant(c)
+
 # %% ../nbs/01_data.ipynb #c01b1d33
 def show_samples(ds:ImageArrayDataset,  # a dataset with `.images` (and, for ConfoundedDataset, families and masks)
                  idxs=None,             # which images (default: the first `n`)
@@ -586,7 +608,11 @@ def show_samples(ds:ImageArrayDataset,  # a dataset with `.images` (and, for Con
 class ArrayDataLoader(DataLoader):
     "A fastai `DataLoader` over an `ImageArrayDataset` that builds each batch with one indexing: batches (x, y)."
     def create_item(self, s): return s                       # an item is its index...
-    def create_batch(self, b): return self.dataset.batch(b)  # ...and a batch one indexing of the arrays
+    def create_batch(self, b):                               # ...and a batch one indexing of the arrays,
+        dev = self.device                                    # made on the GPU when the batches go there (no workers)
+        if dev is not None and torch.device(dev).type == 'cuda' and self.fake_l.num_workers == 0:
+            return self.dataset.batch(b, device=dev)
+        return self.dataset.batch(b)
     def retain(self, res, b): return res
 
 def array_dls(train:ImageArrayDataset,   # training set (shuffled)
@@ -626,17 +652,68 @@ def confounded_dls(source:str='digits', # object source: 'digits', 'fashion' or 
     return array_dls(train, valid, bs=bs, seed=seed, num_workers=num_workers, device=device)
 
 # %% ../nbs/01_data.ipynb #9de96515
-def _check_image_folder(path) -> Path:
-    "`path` as a Path, after checking that it is a folder that holds images; errors name the path."
-    from fastai.data.transforms import get_image_files
+def _image_files(p:Path) -> list:
+    "The image files under `p`, as fastai's `get_image_files` lists them, but every folder walked once (a symlink loop is not followed round)."
+    from fastai.data.transforms import image_extensions
+    files, seen = [], set()
+    for d, dirs, names in os.walk(p, followlinks=True):
+        real = os.path.realpath(d)
+        if real in seen: dirs[:] = []; continue  # a link back to a folder already walked
+        seen.add(real)
+        dirs[:] = [o for o in dirs if not o.startswith('.')]
+        imgs = [Path(d)/n for n in names if not n.startswith('.') and f".{n.split('.')[-1].lower()}" in image_extensions]
+        if not imgs and not dirs and Path(d) != p:
+            raise ValueError(f"class folder {d} holds no images (expected {p}/<class>/<image>): add images to it or remove it")
+        files += imgs
+    return files
+
+def _first_line(e): return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+def _check_image_file(f:Path):
+    "A `ValueError` naming `f` unless it opens as an image, is not cut short (PNG and JPEG end markers) and has finite pixels."
+    from PIL import Image
+    try:
+        with Image.open(f) as im:
+            with open(f, 'rb') as fh:
+                fh.seek(0, 2); fh.seek(max(0, fh.tell() - 64)); tail = fh.read()
+            cut = (im.format == 'PNG' and b'IEND' not in tail) or (im.format == 'JPEG' and b'\xff\xd9' not in tail)
+            if cut or im.mode == 'F': im.load(); _rgb8(im, f)  # no end marker (or float pixels): decode it to be sure
+    except (OSError, SyntaxError, Image.DecompressionBombError) as e:
+        raise ValueError(f"image file {f} cannot be read: {_first_line(e)}") from None
+
+def _rgb8(im, fn) -> np.ndarray:
+    "uint8 (H, W, 3) pixels of the PIL image `im` in any mode: 16-bit and float images scaled to 8 bits, alpha dropped, grey repeated."
+    if im.mode in ('I;16', 'I;16L', 'I;16B', 'I;16N', 'I', 'F'):
+        a = np.asarray(im, dtype=np.float64)
+        if not np.isfinite(a).all(): raise ValueError(f"image file {fn} has NaN or Inf pixels")
+        top = ((1. if a.max() <= 1 else 255.) if im.mode == 'F' else           # float: [0, 1] or [0, 255]
+               65535. if im.mode.startswith('I;16') or a.max() > 255 else 255.)  # 16-bit (or 32-bit int holding 16 bits)
+        a = np.clip(np.round(a / top * 255), 0, 255).astype(np.uint8)
+        return np.repeat(a[..., None], 3, -1)
+    return np.asarray(im.convert('RGB'))
+
+def _open_image(fn):
+    "The image file `fn` as an RGB fastai `PILImage` (see `_rgb8`); a `ValueError` naming the file if it cannot be decoded."
+    from PIL import Image
+    from fastai.vision.core import PILImage
+    try:
+        with Image.open(fn) as im: im.load()
+    except (OSError, SyntaxError, Image.DecompressionBombError) as e:
+        raise ValueError(f"image file {fn} cannot be read: {_first_line(e)}") from None
+    return PILImage.create(_rgb8(im, fn))
+
+def _check_image_folder(path) -> tuple:
+    "`path` as a Path and its image files, after checking that it is a folder of readable images; errors name the path or the file."
     p = Path(path).expanduser()
     if not p.exists(): raise FileNotFoundError(f"image folder {p} does not exist")
     if not p.is_dir(): raise NotADirectoryError(f"image folder {p} is a file, not a folder")
     if not any(p.iterdir()): raise ValueError(f"image folder {p} is empty")
-    if not get_image_files(p):
+    files = _image_files(p)
+    if not files:
         raise ValueError(f"image folder {p} holds no images (no .jpg, .png, ... files in it or its sub-folders; "
                          f"expected {p}/<class>/<image>)")
-    return p
+    for f in files: _check_image_file(f)
+    return p, files
 
 def image_folder_dls(path:str|Path,       # ImageFolder-style directory: path/<class>/<image>
                      size:int=32,         # images are resized (squished) to size x size
@@ -647,15 +724,15 @@ def image_folder_dls(path:str|Path,       # ImageFolder-style directory: path/<c
                      device=None          # where batches go (default: `default_device()`)
                     ) -> DataLoaders:
     "fastai `DataLoaders` of an image folder: batches (x float (B,3,size,size) in [0,1], y long); never downloads."
-    from fastai.data.block import DataBlock, CategoryBlock
-    from fastai.data.transforms import get_image_files, parent_label, RandomSplitter
-    from fastai.vision.data import ImageBlock
+    from fastai.data.block import DataBlock, CategoryBlock, TransformBlock
+    from fastai.data.transforms import parent_label, RandomSplitter, IntToFloatTensor
     from fastai.vision.augment import Resize, ResizeMethod
-    p = _check_image_folder(path)
     check_arg(_is_int(size) and size >= 1, 'size', 'an int >= 1', size)
     check_arg(_is_int(bs) and bs >= 1, 'bs', 'an int >= 1', bs)
-    check_arg(0 < valid_pct < 1, 'valid_pct', 'a fraction in (0, 1)', valid_pct)
-    dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=get_image_files, get_y=parent_label,
+    check_arg(isinstance(valid_pct, (int, float)) and 0 < valid_pct < 1, 'valid_pct', 'a fraction in (0, 1)', valid_pct)
+    p, files = _check_image_folder(path)
+    images = TransformBlock(type_tfms=_open_image, batch_tfms=IntToFloatTensor)  # fastai's ImageBlock, any mode to RGB
+    dblock = DataBlock(blocks=(images, CategoryBlock), get_items=lambda _: files, get_y=parent_label,
                        splitter=RandomSplitter(valid_pct, seed=seed), item_tfms=Resize(size, method=ResizeMethod.Squish))
     dsets = dblock.datasets(p)
     if not len(dsets.train) or not len(dsets.valid):

@@ -19,7 +19,7 @@ from fastprogress import progress_bar
 from fastai.callback.core import Callback
 from fastai.learner import Metric
 from .core import check_arg, default_device
-from .data import colour_octant
+from .data import colour_class
 
 # %% auto #0
 __all__ = ['PROBE_OPTS', 'PROTOCOLS', 'EMBEDDINGS', 'evaluating', 'image_batch', 'extract_features', 'LinearProbe',
@@ -569,7 +569,7 @@ def background_report(model:nn.Module,              # the encoder (an `SSLModel`
         check_arg(hasattr(splits.get('test_rho0'), 'colours'), "splits['test_rho0']", need, type(splits.get('test_rho0')).__name__)
         check_arg(rho0_train is None or hasattr(rho0_train, 'colours'), 'rho0_train', need, type(rho0_train).__name__)
         r['colour_decodability'], r['colour_decodability_chance'] = _rho0_decodability(
-            feats, lambda d: colour_octant(d.colours), splits, rho0_train, tr0, seed, **kwargs)
+            feats, colour_class, splits, rho0_train, tr0, seed, **kwargs)
     if att:
         m = splits[attention_split].masks
         r['fg_attention'], r['fg_attention_chance'] = foreground_attention(maps, m), mask_share(m)

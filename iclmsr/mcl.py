@@ -15,11 +15,13 @@ from fastai.data.core import DataLoaders
 from fastai.learner import Learner, ValueMetric
 from fastai.optimizer import Adam
 import fastai.callback.progress, fastai.callback.schedule  # Learner.no_bar, fit_one_cycle
-from .core import check_arg, seed_everything, resolve_precision
+from .core import is_number, check_arg, seed_everything, resolve_precision
 from .data import ArrayDataLoader
 from .models import create_model, method_name
 from .methods import create_method, precision_callbacks
 from .meta import ICLMSR
+from .distributed import (DDPTrainer, broadcast_object, gather_rows, is_main, on_main, shard_batches, shard_range,
+                                 union_mask, world_size)
 
 # %% auto #0
 __all__ = ['MCL_METHODS', 'check_mcl_method', 'combine_labels', 'decode_labels', 'cluster_features', 'merge_small_groups',
@@ -128,6 +130,7 @@ def group_batches(members:list,     # one array of sample indices per group
 # %% ../nbs/11_mcl.ipynb #f20e1276
 class FeatureAwareDataLoader(ArrayDataLoader):
     "Batches `(x, y)` of an `ImageArrayDataset` where every batch comes from ONE group; records the coverage of each epoch."
+    shards_itself = True  # data-parallel: each global batch of world_size x bs is one group's, split over the ranks
     def __init__(self, dataset,          # an `ImageArrayDataset` (anything with `.batch(idxs)` and `len`)
                  groups,                 # (N,) group of every sample (pseudo-labels, after `merge_small_groups`)
                  bs:int=256,             # the largest batch
@@ -143,13 +146,13 @@ class FeatureAwareDataLoader(ArrayDataLoader):
         super().__init__(dataset, bs=int(bs), shuffle=True, drop_last=False, **kwargs)
         self.groups, self.rng, self.coverage = g.astype(np.int64), random.Random(seed), []
         self.members = [np.flatnonzero(self.groups == v) for v in np.unique(self.groups)]
-        self._n_batches, self._plan = sum(math.ceil(len(m) / self.bs) for m in self.members), []
+        self._n_batches, self._plan = len(shard_batches(group_batches(self.members, self.bs * world_size(), random.Random(0)))), []
 
     @property
     def n_groups(self) -> int: return len(self.members)
     def __len__(self): return self._n_batches
     def get_idxs(self):
-        self._plan = group_batches(self.members, self.bs, self.rng)
+        self._plan = shard_batches(broadcast_object(group_batches(self.members, self.bs * world_size(), self.rng)))
         return [i for b in self._plan for i in b]
     def chunkify(self, b):
         it = iter(b)
@@ -158,7 +161,7 @@ class FeatureAwareDataLoader(ArrayDataLoader):
     def create_batch(self, b):
         self._seen[np.asarray(b, np.int64)] = True
         return super().create_batch(b)
-    def after_iter(self): self.coverage.append(float(self._seen.mean()))
+    def after_iter(self): self.coverage.append(float(union_mask(self._seen).mean()))  # over all ranks
     def new(self, dataset=None, cls=None, **kwargs):
         "A copy (fastai's `DataLoader.new`) with the same groups."
         return super().new(dataset, cls, **{'groups': self.groups, **kwargs})
@@ -227,16 +230,17 @@ def stage_features(model:nn.Module,    # an `SSLModel` (or anything with `.embed
     dev = next(model.parameters()).device
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
-    starts = range(0, len(dataset), bs)
+    rows = shard_range(len(dataset))  # this rank's block (all of it in one process)
+    starts = range(rows.start, rows.stop, bs)
     out = []
     try:
         with torch.no_grad():
             for i in (progress_bar(starts, leave=False) if progress else starts):
-                x, _ = dataset.batch(np.arange(i, min(i + bs, len(dataset))))
+                x, _ = dataset.batch(np.arange(i, min(i + bs, rows.stop)))
                 out.append(model.embed(x.to(dev)).float().cpu())
     finally:
         for m, t in modes: m.training = t
-    return F.normalize(torch.cat(out), dim=1)
+    return F.normalize(gather_rows(torch.cat(out), len(dataset)), dim=1)  # every rank's block, on every rank
 
 def _per_stage(v, stages, name):
     vs = list(v) if isinstance(v, (list, tuple)) else [v] * stages
@@ -272,9 +276,14 @@ def train_mcl(dls:DataLoaders,            # `(x, y)` batches; `dls.train_ds` an 
              ) -> MCLEncoder:             # the frozen stages, with `.history`, `.pseudo_labels`, `.models`
     "Multistage Contrastive Learning: S stages, each sampling its batches from one pseudo-label group of the earlier stages."
     m = check_mcl_method(method)
+    progress = progress and is_main()  # data-parallel: rank 0 shows the progress
     check_arg(isinstance(stages, int) and not isinstance(stages, bool) and stages >= 1, 'stages', 'an int >= 1', stages)
     check_arg(isinstance(clusters, int) and not isinstance(clusters, bool) and clusters >= 2, 'clusters', 'an int >= 2', clusters)
     check_arg(combine in ('all', 'last'), 'combine', "'all' or 'last'", combine)
+    check_arg(is_number(lr) and lr > 0, 'lr', 'a learning rate > 0', lr)
+    check_arg(is_number(wd) and wd >= 0, 'wd', 'a weight decay >= 0', wd)
+    for k, v in (('n_init', n_init), ('feature_bs', feature_bs), ('min_group', 1 if min_group is None else min_group)):
+        check_arg(isinstance(v, int) and not isinstance(v, bool) and v >= 1, k, 'an int >= 1' + (' or None' if k == 'min_group' else ''), v)
     check_arg(iclmsr is None or isinstance(iclmsr, dict), 'iclmsr', 'None or a dict of ICLMSR keyword arguments', type(iclmsr).__name__)
     epochs = _per_stage(epochs_per_stage, stages, 'epochs_per_stage')
     precision = resolve_precision(precision, dls.device)
@@ -282,7 +291,7 @@ def train_mcl(dls:DataLoaders,            # `(x, y)` batches; `dls.train_ds` an 
     check_arg(hasattr(ds, 'batch') and hasattr(ds, 'images'), 'dls', 'DataLoaders whose train_ds is an ImageArrayDataset', type(ds).__name__)
     check_arg(clusters <= len(ds), 'clusters', f'at most the number of training images ({len(ds)})', clusters)
     bs = dls.train.bs
-    min_group = bs if min_group is None else min_group
+    min_group = bs * world_size() if min_group is None else min_group  # a group fills a (global) batch
     make_model = make_model or (lambda: create_model(m, seed=seed))
     models, feats, history, labels, last = [], [], [], None, None
     for s in range(stages):
@@ -296,7 +305,7 @@ def train_mcl(dls:DataLoaders,            # `(x, y)` batches; `dls.train_ds` an 
         dl = FeatureAwareDataLoader(ds, groups, bs=bs, seed=seed * 1000 + s, device=dls.train.device)
         stage_cbs = [_stage_method(m, s, feature_aware, method_kwargs)]
         if iclmsr is not None: stage_cbs.append(ICLMSR(**iclmsr))
-        stage_cbs += precision_callbacks(precision, dls.device)
+        stage_cbs += precision_callbacks(precision, dls.device) + [DDPTrainer()]  # DDPTrainer: a no-op in one process
         stage_cbs += list((cbs(s + 1) if callable(cbs) else cbs) or [])
         learn = Learner(DataLoaders(dl, dls.valid, device=dls.device), model, cbs=stage_cbs, opt_func=Adam, lr=lr, wd=wd,
                         metrics=[ValueMetric(lambda dl=dl: dl.coverage[-1] if dl.coverage else float('nan'), 'coverage')])
@@ -306,7 +315,7 @@ def train_mcl(dls:DataLoaders,            # `(x, y)` batches; `dls.train_ds` an 
         t1 = time.time()
         f = stage_features(model, ds, feature_bs, progress)
         feats.append(f)                                               # unit norm per stage; merge_small_groups normalises the concatenation
-        last = cluster_features(f, clusters, seed=seed * 1000 + s, n_init=n_init)
+        last = broadcast_object(on_main(cluster_features, f, clusters, seed=seed * 1000 + s, n_init=n_init))  # k-means on rank 0
         labels = combine_labels(labels, last, clusters)
         icl = next((cb for cb in stage_cbs if isinstance(cb, ICLMSR)), None)
         history.append(dict(stage=s + 1, epochs=epochs[s], n_groups=dl.n_groups, merges=len(merges),

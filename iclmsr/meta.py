@@ -7,16 +7,16 @@ Docs: https://iclmsr.github.io/iclmsr/meta.html.md"""
 # %% ../nbs/08_meta.ipynb #5a111e19
 from __future__ import annotations
 import torch, torch.nn as nn
-from torch.func import functional_call
+from torch.func import functional_call, jvp
 from fastcore.basics import store_attr
 from fastai.callback.core import Callback
-from .core import check_arg
+from .core import check_arg, is_number, NonFiniteError
 from .losses import uniformity
 from .msr import MetaSemanticRegularizer
 from .methods import ContrastiveMethod
 
 # %% auto #0
-__all__ = ['META_MODES', 'META_SCHEDULES', 'MetaObjective', 'meta_gradient', 'ICLMSR']
+__all__ = ['META_MODES', 'META_SCHEDULES', 'MetaObjective', 'meta_gradient', 'ICLMSR', 'NonFiniteGuard']
 
 # %% ../nbs/08_meta.ipynb #044671b2
 class MetaObjective(nn.Module):
@@ -25,16 +25,23 @@ class MetaObjective(nn.Module):
         super().__init__()
         self.model, self.form = model, form
         object.__setattr__(self, 'method', method)  # a callback, not a sub-module
-    def forward(self, xv, a=None, msr_only=False):
-        fmap = self.model(xv)
+    def forward(self, xv, a=None, msr_only=False, pooled=False):
+        "With `pooled`, `xv` is already the pooled features (2B, c) of the views and only the heads run."
+        fmap = xv[..., None, None] if pooled else self.model(xv)  # pool() of a 1x1 map is the features themselves
         if a is None: return self.method.loss(fmap, self.model)
         lm = self.method.msr_loss(fmap, a, self.model, self.form)
         return lm if msr_only else (self.method.loss(fmap, self.model), lm)
 
+def _virtual_buffers(model):
+    "The model's buffers for a virtual forward; the running statistics of BatchNorm layers in training mode are None (batch statistics, nothing written)."
+    bn = {f'{n}.{b}' for n, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
+          for b in ('running_mean', 'running_var', 'num_batches_tracked')}
+    return {k: (None if k in bn else b.detach()) for k, b in model.named_buffers()}
+
 def _call(obj, theta, bufs, *args, **kwargs):
     "Run `obj` with the model's parameters `theta` and copies of its buffers `bufs`."
     d = {f'model.{k}': v for k, v in theta.items()}
-    d.update({f'model.{k}': b.clone() for k, b in bufs.items()})
+    d.update({f'model.{k}': (None if b is None else b.clone()) for k, b in bufs.items()})
     return functional_call(obj, d, args, kwargs)
 
 def _norm(ts): return torch.sqrt(sum((t.float()**2).sum() for t in ts))
@@ -49,44 +56,60 @@ def meta_gradient(obj:MetaObjective,     # the objective (model + method)
                   lam:float, alpha:float, gamma:float=0.1, s:float=2.0,
                   mode:str='exact',       # one of `META_MODES`
                   g:list|None=None,       # ∇θ L_to at the current θ if already known (phase 1's gradients)
-                  r:float=1e-3            # finite-difference radius: ε = r / ‖v‖
+                  r:float=1e-3,           # finite-difference radius: ε = r / ‖v‖
+                  a:torch.Tensor|None=None, # A_s = msr(x) with its graph to φ, if phase 1 already computed it
+                  h:torch.Tensor|None=None  # pooled features of `xv` at θ (phase 1's), for 'first_order'
                  ) -> tuple:              # (gradients for f_msr's parameters, dict of diagnostics)
     "Gradient of the phase-2 objective L_ct(θ¹(φ)) + γ L_uni(A_s(φ)) w.r.t. f_msr's parameters φ; θ is left untouched."
     check_arg(mode in META_MODES, 'mode', f"one of {META_MODES}", mode)
     model = obj.model
     names = [k for k, p in model.named_parameters() if p.requires_grad]
+    enc = [k for k in names if k.startswith('encoder.')]   # θ_f: reached through the pooled features only
+    head = [k for k in names if k not in enc]              # the projector (and predictor)
     theta = {k: p.detach() for k, p in model.named_parameters()}
-    bufs = {k: b.detach() for k, b in model.named_buffers()}
+    bufs = _virtual_buffers(model)
     phi = [p for p in msr.parameters() if p.requires_grad]
-    a = msr(x)
+    if a is None: a = msr(x)
     uni = uniformity(a, s)
     def leaves(d): return {k: (v.clone().requires_grad_() if k in names else v) for k, v in d.items()}
-    def moved(d, step): return {**d, **{k: d[k] + st for k, st in zip(names, step)}}
+    def moved(step, scale): return {**theta, **{k: theta[k] + scale * st for k, st in zip(names, step)}}
+    def features(th):  # pooled features of the views at parameters `th`, no graph
+        with torch.no_grad(): return model.pool(functional_call(model, {**th, **bufs}, (xv,)))
+    def head_msr(hv, th): return _call(obj, {k: th[k] for k in head}, bufs, hv, a, msr_only=True, pooled=True)
     info = dict(uni=uni.item())
-    if mode == 'exact':
+    if g is None:  # ∇θ L_to(θ), the virtual step's direction (phase 1 has it already)
         th = leaves(theta)
-        ct, lm = _call(obj, th, bufs, xv, a)
-        gs = torch.autograd.grad(ct + lam * lm, [th[k] for k in names], create_graph=True)
-        ct1 = _call(obj, moved(th, [-alpha * gk for gk in gs]), bufs, xv)
-        grads = torch.autograd.grad(ct1 + gamma * uni, phi, allow_unused=True)
-        info.update(ct=ct.item(), msr=lm.item(), ct1=ct1.item())
-    else:
-        if g is None:
-            th = leaves(theta)
-            ct, lm = _call(obj, th, bufs, xv, a.detach())
-            g = torch.autograd.grad(ct + lam * lm, [th[k] for k in names])
-            info.update(ct=ct.item(), msr=lm.item())
-        if mode == 'finite_difference':
-            th1 = leaves(moved(theta, [-alpha * gk for gk in g]))
-            ct1 = _call(obj, th1, bufs, xv)
-            v = torch.autograd.grad(ct1, [th1[k] for k in names])
-            info.update(ct1=ct1.item())
-        else: v = g
+        ct, lm = _call(obj, th, bufs, xv, a.detach())
+        g = torch.autograd.grad(ct + lam * lm, [th[k] for k in names])
+        info.update(ct=ct.item(), msr=lm.item())
+    if mode == 'first_order': v = list(g)
+    else:  # v = ∇L_ct(θ¹) at θ¹ = θ - α g: one forward and backward
+        th1 = leaves(moved(g, -alpha))
+        ct1 = _call(obj, th1, bufs, xv)
+        v = torch.autograd.grad(ct1, [th1[k] for k in names])
+        info.update(ct1=ct1.item())
+    vd = dict(zip(names, v))
+    if mode == 'exact':
+        # ∇θ L_msr · v = ∂L_msr/∂h · ḣ + ∂L_msr/∂θ_head · v_head, with ḣ = (∂h/∂θ_f) v_f from one forward-mode pass
+        # through the encoder (no φ in it, no graph); only the head is differentiated twice. (Forward mode through
+        # the head, differentiated backward, gives wrong gradients here: logsumexp's forward-mode formula works in place.)
+        pe, rest = {k: theta[k] for k in enc}, {k: t for k, t in theta.items() if k not in enc}
+        with torch.no_grad():
+            h0, hdot = jvp(lambda p: model.pool(functional_call(model, {**p, **rest, **bufs}, (xv,))), (pe,), ({k: vd[k] for k in enc},))
+        hl, thh = h0.requires_grad_(), leaves({k: theta[k] for k in head})
+        gs = torch.autograd.grad(head_msr(hl, thh), [hl] + [thh[k] for k in head], create_graph=True)
+        dlm = sum((gi * ti).sum() for gi, ti in zip(gs, [hdot] + [vd[k] for k in head]))
+    else:  # the same product by differences of L_msr along v; the encoder runs without graph
         eps = r / (_norm(v) + 1e-12)
-        lp = _call(obj, moved(theta, [eps * vk for vk in v]), bufs, xv, a, msr_only=True)
-        lmn = _call(obj, moved(theta, [-eps * vk for vk in v]), bufs, xv, a, msr_only=True)
-        total = -alpha * lam * (lp - lmn) / (2 * eps) + gamma * uni
-        grads = torch.autograd.grad(total, phi, allow_unused=True)
+        tp = moved(v, eps)
+        lp = head_msr(features(tp), tp)
+        if mode == 'finite_difference':  # central: O(ε²)
+            tm = moved(v, -eps)
+            dlm = (lp - head_msr(features(tm), tm)) / (2 * eps)
+        else:  # one-sided from phase 1's features: one encoder pass, O(ε)
+            dlm = (lp - head_msr(features(theta) if h is None else h.detach(), theta)) / eps
+    total = -alpha * lam * dlm + gamma * uni
+    grads = torch.autograd.grad(total, phi, allow_unused=True)
     grads = [torch.zeros_like(p) if gr is None else gr for p, gr in zip(phi, grads)]
     info['grad_norm'] = _norm(grads).item()
     return grads, info
@@ -109,21 +132,23 @@ class ICLMSR(Callback):
                  schedule:str='batch', # 'batch' (phase 2 after phase 1 on the same batch) or 'epoch'
                  every:int=1,          # with schedule='batch': phase 2 every `every` batches
                  form:str='exact',     # L_msr: 'exact' log-mean or 'jensen' mean-log
+                 skip_nonfinite:bool=False, # skip (and count in `skipped`) a meta step whose gradient is NaN/Inf instead of raising `NonFiniteError`
                  msr:nn.Module|None=None, # a ready f_msr; default `MetaSemanticRegularizer(c, n)`
                  **msr_kwargs          # passed to `MetaSemanticRegularizer`
                 ):
         check_arg(isinstance(n, int) and n >= 1, 'n', 'an int >= 1', n)
-        check_arg(lam >= 0, 'lam', 'a weight >= 0', lam)
-        check_arg(alpha > 0, 'alpha', 'a virtual step size > 0', alpha)
-        check_arg(gamma >= 0, 'gamma', 'a weight >= 0', gamma)
-        check_arg(s > 0, 's', 'a uniformity scale > 0', s)
-        check_arg(msr_lr > 0, 'msr_lr', 'a learning rate > 0', msr_lr)
+        check_arg(is_number(lam) and lam >= 0, 'lam', 'a weight >= 0', lam)
+        check_arg(is_number(alpha) and alpha > 0, 'alpha', 'a virtual step size > 0', alpha)
+        check_arg(is_number(gamma) and gamma >= 0, 'gamma', 'a weight >= 0', gamma)
+        check_arg(is_number(s) and s > 0, 's', 'a uniformity scale > 0', s)
+        check_arg(is_number(msr_lr) and msr_lr > 0, 'msr_lr', 'a learning rate > 0', msr_lr)
         check_arg(mode in META_MODES, 'mode', f"one of {META_MODES}", mode)
         check_arg(schedule in META_SCHEDULES, 'schedule', f"one of {META_SCHEDULES}", schedule)
         check_arg(isinstance(every, int) and every >= 1, 'every', 'an int >= 1', every)
         check_arg(form in ('exact', 'jensen'), 'form', "'exact' or 'jensen'", form)
+        check_arg(isinstance(skip_nonfinite, bool), 'skip_nonfinite', 'True or False', skip_nonfinite)
         store_attr(but='msr_kwargs'); self.msr_kwargs = msr_kwargs
-        self.history = []
+        self.history, self.skipped = [], 0
 
     def before_fit(self):
         methods = [cb for cb in self.learn.cbs if isinstance(cb, ContrastiveMethod)]
@@ -141,21 +166,30 @@ class ICLMSR(Callback):
 
     def after_loss(self):
         if not self.training: return
-        fmap = self.learn.pred
+        fmap, x = self.learn.pred, self.learn.original
         check_arg(fmap.ndim == 4, 'model', 'a model whose forward gives the feature map (B, c, h, w)', tuple(fmap.shape))
-        with torch.no_grad(): a = self.msr(self.learn.original)
-        lm = self.method.msr_loss(fmap, a.float(), self.learn.model, self.form)
+        self._a = self._h = None
+        if self._meta_now() and not torch.is_autocast_enabled(x.device.type):
+            # phase 2 runs on this batch and phase 1 computes in fp32: keep A_s with its graph to φ and the pooled features
+            a = self._a = self.msr(x.float())
+            self._h = self.learn.model.pool(fmap.detach())
+        else:
+            with torch.no_grad(): a = self.msr(x)
+        lm = self.method.msr_loss(fmap, a.detach().float(), self.learn.model, self.form)
         self.learn.loss_grad = self.learn.loss_grad + self.lam * lm
         self.learn.loss = self.learn.loss_grad.detach().clone()
         self.last_msr = lm.detach()
 
+    def _meta_now(self): return self.schedule == 'batch' and self.iter % self.every == 0
+
     def after_backward(self):
-        if self.schedule != 'batch' or self.iter % self.every: return
+        if not self._meta_now(): return
         g = None
-        if self.mode == 'first_order' and getattr(self.learn, 'scaler', None) is None:
+        if getattr(self.learn, 'scaler', None) is None:  # phase 1's gradients are ∇θ L_to: the virtual step reuses them
             ps = [p for p in self.learn.model.parameters() if p.requires_grad]
             if all(p.grad is not None for p in ps): g = [p.grad.detach() for p in ps]
-        self.meta_step(self.learn.original, self.learn.xb[0], g)
+        self.meta_step(self.learn.original, self.learn.xb[0], g, a=getattr(self, '_a', None), h=getattr(self, '_h', None))
+        self._a = self._h = None
 
     def after_train(self):
         if self.schedule != 'epoch': return
@@ -165,12 +199,30 @@ class ICLMSR(Callback):
             self.method.prepare(xv)
             self.meta_step(xb, xv)
 
-    def meta_step(self, x, xv, g=None):
+    def meta_step(self, x, xv, g=None, a=None, h=None):
         "One phase-2 update of f_msr on original images `x` and their views `xv`; the model is left untouched."
         grads, info = meta_gradient(self.objective, self.msr, x.float(), xv.float(), self.lam, self.alpha,
-                                    self.gamma, self.s, self.mode, g=g)
+                                    self.gamma, self.s, self.mode, g=g, a=a, h=h)
+        if not all(torch.isfinite(gr).all() for gr in grads):  # a NaN/Inf would poison f_msr in one step
+            if not self.skip_nonfinite:
+                raise NonFiniteError('meta-gradient', getattr(self.learn, 'epoch', 0), getattr(self.learn, 'iter', 0), info['grad_norm'])
+            self.skipped += 1
+            return dict(info, skipped=True)
         for p, gr in zip([p for p in self.msr.parameters() if p.requires_grad], grads): p.grad = gr
         self.msr_opt.step()
         self.msr_opt.zero_grad()
         self.history.append(info)
         return info
+
+# %% ../nbs/08_meta.ipynb #512f8a00
+class NonFiniteGuard(Callback):
+    "Raises `NonFiniteError` at the first NaN/Inf base loss or L_msr, before the optimizer step (reads the losses, changes nothing)."
+    order = ContrastiveMethod.order + 0.5  # between the method (which sets the base loss) and ICLMSR (which adds λ L_msr)
+    def after_loss(self):
+        loss = self.learn.loss_grad
+        if not torch.isfinite(loss).all():
+            raise NonFiniteError('base loss' if self.training else 'validation loss', self.epoch, self.iter, float(loss.detach()))
+    def before_backward(self):
+        icl = next((cb for cb in self.learn.cbs if isinstance(cb, ICLMSR)), None)
+        lm = getattr(icl, 'last_msr', None)
+        if lm is not None and not torch.isfinite(lm).all(): raise NonFiniteError('L_msr', self.epoch, self.iter, float(lm))

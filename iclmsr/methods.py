@@ -11,10 +11,11 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import store_attr, patch
 from fastai.callback.core import Callback
 from fastai.learner import Learner
-from .core import check_arg, placeholder_loss, resolve_precision
+from .core import is_number, check_arg, placeholder_loss, resolve_precision
 from .augment import ContrastiveViews
 from .losses import backdoor_loss, info_nce, byol_loss, simsiam_loss, barlow_twins_loss
 from .models import SSLModel
+from .distributed import gather_views
 
 # %% auto #0
 __all__ = ['METHODS', 'ContrastiveMethod', 'stratum_features', 'SimCLR', 'ema_update', 'MoCoV2', 'BYOL', 'SimSiam', 'BarlowTwins',
@@ -55,6 +56,9 @@ class ContrastiveMethod(Callback):
 
     def before_batch(self):
         x = self.learn.xb[0]
+        if self.training: check_arg(x.shape[0] >= 2, 'bs', 'at least 2 images in every training batch (BatchNorm and the '
+                                    'contrastive losses need two or more; drop the last batch of 1 with drop_last=True)', x.shape[0])
+        check_arg(bool(torch.isfinite(x).all()), 'x', 'images with finite pixels', 'a batch with NaN or Inf pixels')
         views, params = self.make_views(x)
         self.learn.original, self.learn.view_params = x, params
         xv = torch.cat(views)
@@ -100,17 +104,17 @@ def stratum_features(h:torch.Tensor, # pooled features of the views, (2B, c), vi
 class SimCLR(ContrastiveMethod):
     "SimCLR: NT-Xent between the two views, temperature `tau`."
     def __init__(self, tau:float=0.5, **kwargs):
-        check_arg(tau > 0, 'tau', 'a temperature > 0', tau)
+        check_arg(is_number(tau) and tau > 0, 'tau', 'a temperature > 0', tau)
         super().__init__(**kwargs); self.tau = tau
 
     def pair_loss(self, hq, hk, model):
-        return backdoor_loss(model.projector(hq)[None], model.projector(hk), tau=self.tau)
+        return backdoor_loss(gather_views(model.projector(hq))[None], gather_views(model.projector(hk)), tau=self.tau)
 
     def msr_loss(self, fmap, a, model, form='exact'):
         h = model.pool(_fp32(fmap))
         hq = stratum_features(h, a)
         zq = model.projector(hq.flatten(0, 1)).view(hq.shape[0], h.shape[0], -1)
-        return backdoor_loss(zq, model.projector(h), tau=self.tau, form=form)
+        return backdoor_loss(gather_views(zq, dim=1), gather_views(model.projector(h)), tau=self.tau, form=form)
 
 # %% ../nbs/07_methods.ipynb #a9970ab6
 @torch.no_grad()
@@ -124,7 +128,7 @@ def _swap(z): return torch.cat(z.chunk(2)[::-1])
 class _MomentumMethod(ContrastiveMethod):
     "A method with a momentum (EMA) copy of the encoder and projector."
     def __init__(self, m:float=0.99, **kwargs):
-        check_arg(0 <= m < 1, 'm', 'a momentum in [0, 1)', m)
+        check_arg(is_number(m) and 0 <= m < 1, 'm', 'a momentum in [0, 1)', m)
         super().__init__(**kwargs); self.m = m
 
     def setup(self, model):
@@ -142,8 +146,8 @@ class _MomentumMethod(ContrastiveMethod):
 class MoCoV2(_MomentumMethod):
     "MoCo v2: InfoNCE of queries against momentum-encoder keys and a queue of `queue_size` negatives."
     def __init__(self, tau:float=0.2, queue_size:int=4096, m:float=0.99, **kwargs):
-        check_arg(tau > 0, 'tau', 'a temperature > 0', tau)
-        check_arg(queue_size >= 0, 'queue_size', 'an int >= 0', queue_size)
+        check_arg(is_number(tau) and tau > 0, 'tau', 'a temperature > 0', tau)
+        check_arg(isinstance(queue_size, int) and not isinstance(queue_size, bool) and queue_size >= 0, 'queue_size', 'an int >= 0', queue_size)
         super().__init__(m=m, **kwargs); store_attr('tau,queue_size')
 
     def setup(self, model):
@@ -157,7 +161,7 @@ class MoCoV2(_MomentumMethod):
     def after_step(self):
         super().after_step()
         if self.queue_size == 0: return
-        k = F.normalize(self.targets.detach(), dim=-1)
+        k = F.normalize(gather_views(self.targets.detach()), dim=-1)  # the keys of all ranks
         self.queue = (k if self.queue is None else torch.cat([k, self.queue]))[:self.queue_size]
 
 # %% ../nbs/07_methods.ipynb #dc6f6c5b
@@ -179,10 +183,10 @@ class SimSiam(ContrastiveMethod):
 class BarlowTwins(ContrastiveMethod):
     "Barlow Twins: cross-correlation of the two views' projections towards the identity; `lambd` weighs the off-diagonal."
     def __init__(self, lambd:float=5e-3, **kwargs):
-        check_arg(lambd >= 0, 'lambd', 'a weight >= 0', lambd)
+        check_arg(is_number(lambd) and lambd >= 0, 'lambd', 'a weight >= 0', lambd)
         super().__init__(**kwargs); self.lambd = lambd
     def pair_loss(self, hq, hk, model):
-        zq, zk = model.projector(hq).chunk(2), model.projector(hk).chunk(2)
+        zq, zk = gather_views(model.projector(hq)).chunk(2), gather_views(model.projector(hk)).chunk(2)  # the global batch
         return (barlow_twins_loss(zq[1], zk[0], self.lambd) + barlow_twins_loss(zq[0], zk[1], self.lambd)) / 2
 
 # %% ../nbs/07_methods.ipynb #c4c74347

@@ -31,7 +31,7 @@ class MetaSemanticRegularizer(nn.Module):
         super().__init__()
         for name, v in (('c', c), ('n', n), ('width', width)):
             check_arg(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, 'an int >= 1', v)
-        check_arg(isinstance(init_scale, (int, float)) and init_scale > 0, 'init_scale',
+        check_arg(isinstance(init_scale, (int, float)) and not isinstance(init_scale, bool) and math.isfinite(init_scale) and init_scale > 0, 'init_scale',
                   'a number > 0 (zero makes all strata identical, and they never separate)', init_scale)
         check_arg(isinstance(floor, (int, float)) and not isinstance(floor, bool) and 0 <= floor < 1, 'floor',
                   'a share in [0, 1) (1 would make every stratum the identity)', floor)
