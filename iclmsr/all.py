@@ -22,6 +22,7 @@ from .methods import *
 from .meta import *
 from .eval import *
 from .mcl import *
-from . import core, data, augment, scm, losses, models, msr, methods, meta, mcl, eval as _eval
+from .hai import *
+from . import core, data, augment, scm, losses, models, msr, methods, meta, mcl, hai, eval as _eval
 # every module's public names (nbdev writes an empty __all__ for a module of imports only)
-__all__ = ['Learner', 'Adam', 'SGD'] + sorted({n for m in (core, data, augment, scm, losses, models, msr, methods, meta, _eval, mcl) for n in m.__all__})
+__all__ = ['Learner', 'Adam', 'SGD'] + sorted({n for m in (core, data, augment, scm, losses, models, msr, methods, meta, _eval, mcl, hai) for n in m.__all__})

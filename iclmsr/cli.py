@@ -20,6 +20,7 @@ from .models import create_model, ARCHS
 from .methods import create_method, METHODS, ContrastiveMethod, precision_callbacks
 from .meta import ICLMSR, META_MODES, META_SCHEDULES
 from .mcl import train_mcl, MCLEncoder, check_mcl_method
+from .hai import HAI
 from .msr import MetaSemanticRegularizer
 from .distributed import DDPTrainer, distributed, is_main, main_first, on_main, world_size
 import csv, io, pickle, zipfile
@@ -39,7 +40,7 @@ DEFAULTS = dict(
     wd=1e-5, n_train=5000, n_valid=1000, rho=0.9, size=32, seed=0, precision='auto',
     n_strata=4, lam=0.5, alpha=0.1, gamma=0.1, msr_lr=1e-3, msr_floor=0.0, meta_mode='first_order', schedule='batch', every=4,
     hidden_dim=None, out_dim=None, stages=1, clusters=10,
-    skip_nonfinite_meta=False)
+    skip_nonfinite_meta=False, hai=False, colour_embedding=True)
 
 def check_config(cfg:dict) -> dict:
     "`cfg` completed with `DEFAULTS` and checked; errors name the option. A legacy `bf16` flag becomes `precision`."
@@ -65,6 +66,8 @@ def check_config(cfg:dict) -> dict:
         check_mcl_method(c['method'])
         check_arg(c['epochs'] >= c['stages'], 'epochs', f"at least one epoch per stage (>= --stages = {c['stages']}): "
                   "--epochs is the total, split equally over the stages", c['epochs'])
+    check_arg(not (c['hai'] and c['stages'] > 1), 'hai', 'off with --stages > 1: HAI inside MCL is not supported '
+              "(MCL's stages are whole encoders trained one after another, HAI's the blocks of one encoder)", c['hai'])
     check_arg(isinstance(c['seed'], int) and c['seed'] >= 0, 'seed', 'an int >= 0', c['seed'])
     check_arg(is_number(c['rho']) and 0 <= c['rho'] <= 1, 'rho', 'a probability in [0, 1]', c['rho'])
     check_arg(is_number(c['lr']) and c['lr'] > 0, 'lr', 'a learning rate > 0', c['lr'])
@@ -104,7 +107,7 @@ def build_model(cfg:dict):
                         out_dim=cfg['out_dim'], seed=cfg['seed'])
 
 def build_learner(cfg:dict, dls=None, device=None, extra_cbs=()) -> Learner:
-    "A `Learner` for the run `cfg`: data, model, the method's callback, ICL-MSR if `cfg['iclmsr']`, `cfg['precision']`'s callbacks."
+    "A `Learner` for the run `cfg`: data, model, the method's callback, ICL-MSR if `cfg['iclmsr']`, HAI if `cfg['hai']`, `cfg['precision']`'s callbacks."
     cfg = check_config(cfg)
     seed_everything(cfg['seed'])
     dls = dls or build_dls(cfg, device)
@@ -115,6 +118,7 @@ def build_learner(cfg:dict, dls=None, device=None, extra_cbs=()) -> Learner:
                           msr=MetaSemanticRegularizer(build_model(cfg).num_features, n=cfg['n_strata'], seed=cfg['seed'],
                                                       floor=cfg['msr_floor'])))
     cbs.append(NonFiniteGuard())  # stops at the first NaN/Inf loss, before the step that would spread it
+    if cfg['hai']: cbs.append(HAI(colour_embedding=cfg['colour_embedding']))
     cbs += precision_callbacks(cfg['precision'], dls.device)  # resolved for the data's device: 'auto' by the hardware
     return Learner(dls, build_model(cfg), cbs=cbs + list(extra_cbs), opt_func=Adam, lr=cfg['lr'], wd=cfg['wd'])
 
@@ -129,6 +133,7 @@ class EpochSeeder(Callback):
 
 def _method(learn): return next(cb for cb in learn.cbs if isinstance(cb, ContrastiveMethod))
 def _iclmsr(learn): return next((cb for cb in learn.cbs if isinstance(cb, ICLMSR)), None)
+def _hai(learn): return next((cb for cb in learn.cbs if isinstance(cb, HAI)), None)
 
 def training_state(learn) -> dict:
     "Everything that changes during training: model, optimizer, the method's and ICL-MSR's state."
@@ -137,11 +142,13 @@ def training_state(learn) -> dict:
               method={k: getattr(m, k) for k in ('queue',) if getattr(m, k, None) is not None})
     if hasattr(m, 'target'): st['method']['target'] = m.target.state_dict()
     if icl is not None: st['iclmsr'] = dict(msr=icl.msr.state_dict(), opt=icl.msr_opt.state_dict(), history=icl.history, skipped=icl.skipped)
+    if _hai(learn) is not None: st['hai'] = _hai(learn).training_state()
     return st
 
 def load_training_state(learn, st:dict):
     "Restore what `training_state` saved (after the callbacks' `before_fit` built their state)."
     m, icl = _method(learn), _iclmsr(learn)
+    if _hai(learn) is not None: _hai(learn).build()  # its branches and optimizer group, if no fit built them yet
     learn.model.load_state_dict(st['model'])
     learn.opt.load_state_dict(st['opt'])
     if 'queue' in st['method']: m.queue = st['method']['queue']
@@ -149,6 +156,7 @@ def load_training_state(learn, st:dict):
     if icl is not None and 'iclmsr' in st:
         icl.msr.load_state_dict(st['iclmsr']['msr']); icl.msr_opt.load_state_dict(st['iclmsr']['opt'])
         icl.history, icl.skipped = st['iclmsr']['history'], st['iclmsr'].get('skipped', 0)
+    if 'hai' in st: _hai(learn).load_training_state(st['hai'])
 
 class Checkpoint(Callback):
     "Saves the training state and the metrics to `out` after every epoch; restores them at `before_fit` when resuming."
@@ -519,6 +527,8 @@ def _parser():
                     help="difficulty of the confounded benchmark (iclmsr.data.DIFFICULTY): 'standard' (default) or 'hard'")
     pt.add_argument('--method', default=DEFAULTS['method'], choices=list(METHODS))
     pt.add_argument('--iclmsr', action='store_true', help='add ICL-MSR on top of the method')
+    pt.add_argument('--hai', action='store_true', help='add hierarchical augmentation invariance (iclmsr.hai) on top of the method')
+    pt.add_argument('--no-colour-embedding', dest='colour_embedding', action='store_false', help='HAI without the colour embedding')
     pt.add_argument('--arch', default=DEFAULTS['arch'], choices=list(ARCHS))
     pt.add_argument('--cifar-stem', action='store_true', help='a stem that does not downsample (32 px images)')
     for k in ('epochs', 'bs', 'n_train', 'n_valid', 'size', 'seed', 'n_strata', 'every'):

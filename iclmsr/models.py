@@ -22,20 +22,55 @@ __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'ARCHS', 'HEADS', 'SMALL_HEADS', 'ME
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD  = (0.229, 0.224, 0.225)
 
+def _stage_ends(body:nn.Module) -> tuple:
+    "Index of the last child of every stage of a sequential `body`: children named 'layer*' end the stages (ResNets), else every child is one."
+    if not isinstance(body, nn.Sequential): return (None,)  # an opaque body: one stage
+    names = [n for n, _ in body.named_children()]
+    return tuple(i for i, n in enumerate(names) if n.startswith('layer')) or tuple(range(len(names)))
+
 class Encoder(nn.Module):
-    "A backbone `body` that takes images in [0,1], normalises them and returns the feature map (B, c, h, w)."
+    "A backbone `body` that takes images in [0,1], normalises them and returns the feature map (B, c, h, w), or the map after stage k."
     def __init__(self, body:nn.Module,       # maps normalised images to the feature map
                  num_features:int,            # c, the channels of the feature map
                  mean=IMAGENET_MEAN,          # per-channel mean used to normalise the input
                  std=IMAGENET_STD):           # per-channel std used to normalise the input
         super().__init__()
         self.body, self.num_features = body, num_features
+        self.stage_ends = _stage_ends(body)
         self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer('std',  torch.tensor(std,  dtype=torch.float32).view(1, 3, 1, 1))
 
-    def forward(self, x:Tensor # (B, 3, H, W) images in [0, 1]
-               ) -> Tensor:    # (B, c, h, w) the feature map, before pooling
-        return self.body((x - self.mean) / self.std)
+    @property
+    def num_stages(self) -> int: return len(self.stage_ends)
+
+    def forward(self, x:Tensor,          # (B, 3, H, W) images in [0, 1]
+                stage:int|None=None      # stop after this stage (1-based); None: the whole body
+               ) -> Tensor:              # (B, c, h, w) the feature map, before pooling
+        x = (x - self.mean) / self.std
+        if stage is None or stage == self.num_stages: return self.body(x)
+        check_arg(isinstance(stage, int) and not isinstance(stage, bool) and 1 <= stage <= self.num_stages, 'stage',
+                  f"an int in [1, {self.num_stages}] (the encoder's stages)", stage)
+        return self.body[:self.stage_ends[stage - 1] + 1](x)
+
+    def stage_maps(self, x:Tensor,       # (B, 3, H, W) images in [0, 1]
+                   upto:int|None=None    # the last stage returned; None: all
+                  ) -> list:             # the feature map after each stage 1..`upto`, in one pass
+        "The feature maps after stages 1..`upto`, from one forward pass."
+        upto = upto or self.num_stages
+        check_arg(isinstance(upto, int) and 1 <= upto <= self.num_stages, 'upto', f"an int in [1, {self.num_stages}]", upto)
+        if self.stage_ends == (None,): return [self.body((x - self.mean) / self.std)]
+        x, maps, start = (x - self.mean) / self.std, [], 0
+        for end in self.stage_ends[:upto]:
+            x = self.body[start:end + 1](x); maps.append(x); start = end + 1
+        return maps
+
+    @torch.no_grad()
+    def stage_shapes(self, size:int=32 # side of the square input images
+                    ) -> list:         # (c, h, w) of the map after each stage
+        "The shape of the feature map after every stage for `size` px images (a dry run in eval mode; the mode is restored)."
+        mode = self.training
+        try: return [tuple(m.shape[1:]) for m in self.eval().stage_maps(torch.zeros(1, 3, size, size, device=self.mean.device))]
+        finally: self.train(mode)
 
 # %% ../nbs/05_models.ipynb #132de06f
 def conv_bn_relu(ni:int, nf:int, stride:int=1) -> nn.Sequential:
