@@ -103,7 +103,7 @@ def test_torchrun_pretrain_writes_one_checkpoint(tmp_path, env):
     run = tmp_path/'run'
     r = subprocess.run(torchrun('--epochs', '1', *CLI_ARGS, '--out', str(run)), env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert sorted(p.name for p in run.iterdir()) == ['config.json', 'encoder.pt', 'last.pt', 'metrics.json']
+    assert sorted(p.name for p in run.iterdir()) == ['config.json', 'encoder.pt', 'last.pt', 'metrics.csv', 'metrics.json']
     import json
     metrics = json.loads((run/'metrics.json').read_text())
     assert len(metrics) == 1 and metrics[0]['epoch'] == 0       # one epoch, one row, written once
