@@ -297,7 +297,7 @@ def pretrain(cfg:dict,                 # the run's options (see `DEFAULTS`)
     state = resume_state(out, cfg, device) if resume else None
     start = state['epoch'] + 1 if state else 0
     ckpt = Checkpoint(out, cfg, state)
-    cbs = [EpochSeeder(cfg['seed']), DDPTrainer(), ckpt, EpochReport(line=not progress), *tb]  # DDPTrainer: a no-op in one process
+    cbs = [EpochSeeder(cfg['seed']), DDPTrainer(), ckpt, EpochReport(line=not progress and is_main()), *tb]  # DDPTrainer: a no-op in one process; one epoch line, from rank 0
     with main_first():  # rank 0 builds the data cache, the other ranks then read it; bad data fails here: nothing written yet
         learn = build_learner(cfg, device=device, extra_cbs=cbs)
     on_main(_prepare_out, out, 32 * sum(t.numel() for t in learn.model.state_dict().values()), fresh=state is None)
