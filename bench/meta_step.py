@@ -93,6 +93,56 @@ def time_all(arch, bs, size, device, seed, rounds, warmup, clock=time.perf_count
     ratios = {v: statistics.median(t / s for t, s in zip(ts[v], ts['simclr'])) for v in VARIANTS}
     return {v: dict(ms=1000 * statistics.median(ts[v]), ratio=ratios[v]) for v in VARIANTS}, dev
 
+COMPONENTS = ('simclr step', 'msr forward', 'msr forward+backward', 'strata head forward+backward', 'encoder forward, no graph')
+
+def time_components(arch, bs, size, device, seed, rounds, warmup, clock=time.perf_counter):
+    "Median ms of the pieces the ICL-MSR variants are made of, interleaved in this process like `time_all`."
+    import torch
+    from iclmsr.meta import MetaObjective, _virtual_buffers, _call
+    from torch.func import functional_call
+    dev, model, msr, method, x, xv = setup(arch, bs, size, device, seed)
+    obj = MetaObjective(model, method)
+    with torch.no_grad(): a0, h0 = msr(x), model.pool(model(xv))
+    theta = {k: p.detach() for k, p in model.named_parameters()}
+    head = {k: t for k, t in theta.items() if not k.startswith('encoder.')}
+    bufs = _virtual_buffers(model)
+    def simclr():
+        method.loss(model(xv), model).backward(); model.zero_grad()
+    def msr_fwd():
+        with torch.no_grad(): msr(x)
+    def msr_fb():
+        msr(x).sum().backward(); msr.zero_grad()
+    def head_fb():  # L_msr from the pooled features: n strata through the projector, the backdoor loss, and back to A_s
+        a = a0.clone().requires_grad_()
+        _call(obj, head, bufs, h0, a, msr_only=True, pooled=True).backward()
+    def enc_fwd():  # the encoder at (virtual) parameters, batch statistics, as the finite differences run it
+        with torch.no_grad(): model.pool(functional_call(model, {**theta, **bufs}, (xv,)))
+    fs = dict(zip(COMPONENTS, (simclr, msr_fwd, msr_fb, head_fb, enc_fwd)))
+    sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
+    for _ in range(warmup):
+        for f in fs.values(): f()
+    ts = {k: [] for k in fs}
+    for i in range(rounds):
+        for k, f in fs.items():
+            sync(); t = clock(); f(); sync(); ts[k].append(clock() - t)
+    ratios = {k: statistics.median(t / s for t, s in zip(ts[k], ts['simclr step'])) for k in fs}
+    return {k: dict(ms=1000 * statistics.median(ts[k]), ratio=ratios[k]) for k in fs}
+
+def print_components(c, res):
+    "The components and the cost each mode cannot go below with them, against the measured ratio."
+    r = {k: v['ratio'] for k, v in c.items()}
+    print(f"\n{'component':32s} {'ms':>8s} {'x SimCLR':>9s}")
+    for k, v in c.items(): print(f"{k:32s} {v['ms']:8.1f} {v['ratio']:8.2f}x")
+    p1 = 1 + r['msr forward'] + r['strata head forward+backward']
+    fo = p1 + (r['msr forward+backward'] - r['msr forward']) + r['encoder forward, no graph'] + r['strata head forward+backward']
+    fd = fo + 1 + r['encoder forward, no graph'] + r['strata head forward+backward']  # + v = grad L_ct(theta^1): a whole step
+    print(f"\nwhat a mode costs at least with these components (x SimCLR; lower bounds: they leave out the head's weight "
+          f"gradients and all bookkeeping), against the measured step and the target:")
+    for v, f, how in (('phase1', p1, 'SimCLR step + f_msr forward + L_msr through the n strata (forward and backward)'),
+                      ('first_order', fo, 'phase 1 + f_msr backward + 1 encoder forward at theta + eps v + 1 L_msr with its graph to A_s'),
+                      ('finite_difference', fd, 'first order + v = grad L_ct at theta^1 (about a SimCLR step) + 1 more encoder forward and L_msr')):
+        print(f"{v:18s} floor {f:5.2f}x  measured {res[v]['ratio']:5.2f}x  target {TARGETS[v]}x  ({how})")
+
 def reset_peak_rss() -> bool:
     "Reset this process's peak RSS (Linux: VmHWM, via /proc/self/clear_refs); False where that is not possible."
     try: open('/proc/self/clear_refs', 'w').write('5'); return True
@@ -133,6 +183,7 @@ def main():
                    help="'cpu': this process's CPU time, steadier on a shared machine with one thread; 'auto': cpu on a CPU "
                         "with one thread, else wall")
     p.add_argument('--no-memory', action='store_true', help='skip the peak-memory subprocesses')
+    p.add_argument('--no-components', action='store_true', help='skip the table of the pieces a meta step is made of')
     p.add_argument('--one', help=argparse.SUPPRESS)
     a = p.parse_args()
     import torch
@@ -162,6 +213,8 @@ def main():
             r = res[v]; t = TARGETS.get(v)
             print(f"{v:18s} {r['ms']:9.1f} {r['ratio']:8.2f}x {(f'{t}x' if t else '-'):>7s}  {verdict(v, r['ratio']):22s} "
                   f"{peaks.get(v, float('nan')):9.0f}", flush=True)
+        if not a.no_components:
+            print_components(time_components(arch, bs, a.size, a.device, a.seed, a.rounds, a.warmup, clock), res)
     print("\nPeak: the peak RSS (VmHWM, reset after a warm-up step) of a fresh process during one step of the variant alone "
           "(max allocated on a GPU). exact_before: the exact mode as main computed it before issue 11 (double backward "
           "through the whole virtual step), on the same batch.")
