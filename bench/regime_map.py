@@ -22,7 +22,7 @@ from iclmsr.models import create_encoder, create_model
 from iclmsr.augment import ContrastiveViews
 from iclmsr.methods import SimCLR
 from iclmsr.eval import background_report
-from iclmsr.cli import machine  # cores, CPU capability, threads, GPU: stored with every run
+from iclmsr.runs import machine  # cores, CPU capability, threads, GPU: stored with every run
 from fastai.learner import Learner
 from fastai.optimizer import Adam
 import fastai.callback.schedule  # fit_one_cycle

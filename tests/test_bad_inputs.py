@@ -16,7 +16,9 @@ from iclmsr.msr import MetaSemanticRegularizer
 from iclmsr.methods import SimCLR, MoCoV2, BYOL, BarlowTwins, create_method, synthetic_dls
 from iclmsr.meta import ICLMSR
 from iclmsr.mcl import train_mcl
-from iclmsr.cli import main, pretrain, evaluate, check_config
+from iclmsr.cli import main
+from iclmsr.runs import pretrain, evaluate
+from iclmsr.config import check_config
 from fastai.learner import Learner
 import fastai.callback.progress
 

@@ -17,7 +17,7 @@ def weights(run):
 
 @pytest.mark.parametrize('extra', [['--method', 'simsiam'], ['--no-colour-embedding']], ids=['simsiam+hai', 'simclr+hai-colour'])
 def test_pretrain_hai_eval(tmp_path, env, extra):
-    from iclmsr.cli import build_model, check_config
+    from iclmsr.config import build_model, check_config
     run = tmp_path/'run'
     r = iclmsr('pretrain', '--hai', '--epochs', '1', *ARGS, *extra, '--out', str(run), env=env)
     assert r.returncode == 0, r.stderr

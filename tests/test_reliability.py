@@ -58,7 +58,7 @@ def test_nan_run_stops_with_message_and_keeps_checkpoint(tmp_path, env):
     assert not (run/'encoder.pt').exists() and not (run/'metrics.json').exists()
     ck = torch.load(run/'last.pt', weights_only=False, map_location='cpu')
     assert ck['epoch'] == -1 and all(torch.isfinite(t).all() for t in ck['state']['model'].values() if t.is_floating_point())
-    from iclmsr.cli import build_learner, load_training_state
+    from iclmsr.runs import build_learner, load_training_state
     learn = build_learner(ck['config'], device='cpu'); learn.create_opt()
     load_training_state(learn, ck['state'])                                     # the last checkpoint loads into a learner
 
