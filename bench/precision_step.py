@@ -15,7 +15,9 @@ from fastai.callback.core import Callback, CancelValidException
 import fastai.callback.progress  # Learner.no_bar
 from iclmsr.core import seed_everything, default_device, native_bf16
 from iclmsr.models import create_model
-from iclmsr.methods import SimCLR, synthetic_dls
+from iclmsr.methods import SimCLR
+from iclmsr.testing import synthetic_dls
+import iclmsr.precision  # Learner.to_precision
 
 class StepTimer(Callback):
     "Wall time of every training step, from the batch to the optimizer step; skips validation."

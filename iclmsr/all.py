@@ -12,6 +12,7 @@ from fastai.learner import Learner
 from fastai.optimizer import Adam, SGD
 import fastai.callback.progress, fastai.callback.schedule  # progress bars and fit_one_cycle
 from .core import *
+from .precision import *
 from .data import *
 from .augment import *
 from .scm import *
@@ -19,10 +20,13 @@ from .losses import *
 from .models import *
 from .msr import *
 from .methods import *
+from .testing import *
 from .meta import *
 from .eval import *
 from .mcl import *
 from .hai import *
-from . import core, data, augment, scm, losses, models, msr, methods, meta, mcl, hai, eval as _eval
+from .config import *
+from .runs import *
+from . import core, precision, data, augment, scm, losses, models, msr, methods, testing, meta, eval as _eval, mcl, hai, config, runs
 # every module's public names (nbdev writes an empty __all__ for a module of imports only)
-__all__ = ['Learner', 'Adam', 'SGD'] + sorted({n for m in (core, data, augment, scm, losses, models, msr, methods, meta, _eval, mcl, hai) for n in m.__all__})
+__all__ = ['Learner', 'Adam', 'SGD'] + sorted({n for m in (core, precision, data, augment, scm, losses, models, msr, methods, testing, meta, _eval, mcl, hai, config, runs) for n in m.__all__})

@@ -10,7 +10,8 @@ from .core import check_arg, is_number, resolve_precision, PRECISIONS
 from .data import confounded_dls, image_folder_dls, OBJECT_SOURCES, DIFFICULTY
 from .models import create_model, ARCHS
 from .msr import MetaSemanticRegularizer
-from .methods import create_method, METHODS, precision_callbacks
+from .methods import create_method, METHODS
+from .precision import precision_callbacks
 from .meta import ICLMSR, META_MODES, META_SCHEDULES, NonFiniteGuard
 from .mcl import check_mcl_method
 from .hai import HAI

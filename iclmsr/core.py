@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'seed_everything', 'check_arg', 'is_number', 'default_device', 'native_bf16', 'resolve_precision',
-           'cache_dir', 'atomic_write', 'atomic_save', 'check_writable', 'NonFiniteError', 'num_params',
-           'placeholder_loss']
+__all__ = ['PRECISIONS', 'seed_everything', 'check_arg', 'is_number', 'is_int', 'default_device', 'native_bf16',
+           'resolve_precision', 'cache_dir', 'atomic_write', 'atomic_save', 'check_writable', 'NonFiniteError',
+           'num_params', 'placeholder_loss', 'moved_names']
 
 # %% ../nbs/00_core.ipynb #60954c77
 def seed_everything(seed:int=0,             # the seed; an `int` >= 0
@@ -44,6 +44,11 @@ def check_arg(ok:bool,      # the condition that must hold
 def is_number(v) -> bool:
     "Whether `v` is a finite real number (an int or float, numpy's too, not a bool)."
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
+
+# %% ../nbs/00_core.ipynb #co000002
+def is_int(v) -> bool:
+    "Whether `v` is an int (numpy's too), not a bool."
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 # %% ../nbs/00_core.ipynb #1244d8be
 _devices = ('auto', 'cpu', 'cuda', 'mps')
@@ -207,3 +212,14 @@ def placeholder_loss(pred, *yb):
     "Stands in for a `Learner`'s loss until a contrastive method callback sets its own; fails clearly if none does."
     raise RuntimeError("this Learner has no contrastive method: add one to its callbacks, "
                        "e.g. `Learner(dls, model, cbs=[SimCLR()])`")
+
+# %% ../nbs/00_core.ipynb #co000005
+def moved_names(module:str, # the old module's name (`__name__`)
+                moved:dict  # name -> the module it now lives in
+               ):
+    "A module `__getattr__` that takes each name of `moved` from its new module, and raises `AttributeError` for other names."
+    import importlib
+    def __getattr__(name):
+        if name in moved: return getattr(importlib.import_module(moved[name]), name)
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    return __getattr__

@@ -18,7 +18,8 @@ import fastai.callback.progress, fastai.callback.schedule  # Learner.no_bar, fit
 from .core import is_number, check_arg, seed_everything, resolve_precision
 from .data import ArrayDataLoader
 from .models import create_model, method_name
-from .methods import create_method, precision_callbacks
+from .methods import create_method
+from .precision import precision_callbacks
 from .meta import ICLMSR
 from .distributed import (DDPTrainer, broadcast_object, gather_rows, is_main, on_main, shard_batches, shard_range,
                                  union_mask, world_size)

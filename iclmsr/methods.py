@@ -11,7 +11,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import store_attr, patch
 from fastai.callback.core import Callback
 from fastai.learner import Learner
-from .core import is_number, check_arg, placeholder_loss, resolve_precision
+from .core import is_number, check_arg, moved_names
 from .augment import ContrastiveViews
 from .losses import backdoor_loss, info_nce, byol_loss, simsiam_loss, barlow_twins_loss
 from .models import SSLModel
@@ -19,8 +19,7 @@ from .distributed import gather_views
 
 # %% auto #0
 __all__ = ['METHODS', 'ContrastiveMethod', 'stratum_features', 'SimCLR', 'ema_update', 'MoCoV2', 'BYOL', 'SimSiam', 'BarlowTwins',
-           'create_method', 'BF16Autocast', 'precision_callbacks', 'synthetic_dls', 'fixed_batch_loss',
-           'training_set_loss']
+           'create_method']
 
 # %% ../nbs/07_methods.ipynb #0604a35b
 class ContrastiveMethod(Callback):
@@ -34,6 +33,7 @@ class ContrastiveMethod(Callback):
                 ):
         check_arg(n_views == 2, 'n_views', '2 (the losses here pair two views)', n_views)
         store_attr()
+        self.is_setup = False  # `setup` ran (in `before_fit`, or `ensure_setup` outside a fit)
 
     def before_fit(self):
         model = self.learn.model
@@ -42,9 +42,22 @@ class ContrastiveMethod(Callback):
             check_arg(model.predictor is not None, 'model',
                       f"a model with a predictor for {type(self).__name__} (use `create_model('{self.name}')`)", 'no predictor')
         self.learn.loss_func = self.loss_func
-        self.setup(model)
+        self.setup(model); self.is_setup = True
 
     def setup(self, model): "Build the method's own state (target network, queue) for `model`."
+
+    def ensure_setup(self, model):
+        "`setup` for `model` unless a fit (or an earlier call) did: for a method used outside `fit` (tests, a resumed run)."
+        if not self.is_setup: self.setup(model); self.is_setup = True
+
+    state_key = 'method'  # the key of this callback's state in a run's checkpoint
+    def training_state(self) -> dict:
+        "What of the method changes during training, for a checkpoint (nothing for SimCLR, SimSiam and Barlow Twins)."
+        return {}
+
+    def load_training_state(self, st:dict):
+        "Restore what `training_state` returned."
+        self.ensure_setup(self.learn.model)
 
     def make_views(self, x):
         "Augmented views of the original images `x`, and the parameters drawn for each view."
@@ -142,6 +155,11 @@ class _MomentumMethod(ContrastiveMethod):
 
     def after_step(self): ema_update(self.target, nn.ModuleDict(dict(encoder=self.learn.model.encoder, projector=self.learn.model.projector)), self.m)
 
+    def training_state(self) -> dict: return dict(target=self.target.state_dict())
+    def load_training_state(self, st:dict):
+        super().load_training_state(st)
+        self.target.load_state_dict(st['target'])
+
 # %% ../nbs/07_methods.ipynb #be42b0d8
 class MoCoV2(_MomentumMethod):
     "MoCo v2: InfoNCE of queries against momentum-encoder keys and a queue of `queue_size` negatives."
@@ -163,6 +181,14 @@ class MoCoV2(_MomentumMethod):
         if self.queue_size == 0: return
         k = F.normalize(gather_views(self.targets.detach()), dim=-1)  # the keys of all ranks
         self.queue = (k if self.queue is None else torch.cat([k, self.queue]))[:self.queue_size]
+
+    def training_state(self) -> dict:
+        st = super().training_state()
+        if self.queue is not None: st['queue'] = self.queue  # empty until the first step
+        return st
+    def load_training_state(self, st:dict):
+        super().load_training_state(st)
+        if 'queue' in st: self.queue = st['queue']
 
 # %% ../nbs/07_methods.ipynb #dc6f6c5b
 class BYOL(_MomentumMethod):
@@ -197,77 +223,13 @@ def create_method(name:str, **kwargs) -> ContrastiveMethod:
     check_arg(name in METHODS, 'method', f"one of {list(METHODS)}", name)
     return METHODS[name](**kwargs)
 
-# %% ../nbs/07_methods.ipynb #3269d206
-class BF16Autocast(Callback):
-    "bfloat16 autocast of the forward pass and loss on the batch's device (CPU or GPU); the prediction and the loss are cast back to fp32."
-    order = 10  # after the method drew its views in fp32
-    def before_batch(self):
-        self.ctx = torch.autocast(device_type=self.learn.xb[0].device.type, dtype=torch.bfloat16)
-        self.ctx.__enter__()
-    def after_pred(self): self.learn.pred = self.learn.pred.float()
-    def after_loss(self):
-        self.ctx.__exit__(None, None, None)
-        self.learn.loss_grad = self.learn.loss_grad.float()  # losses leave autocast in fp32
-        self.learn.loss = self.learn.loss.float()
-    def after_cancel_batch(self): self.ctx.__exit__(None, None, None)
+# %% ../nbs/07_methods.ipynb #me000005
+@patch(as_prop=True)
+def base_method(self:Learner) -> ContrastiveMethod|None:
+    "The learner's base method callback (also `learn.simclr`, `learn.byol`, ...: fastai names it after its class), or None."
+    return next((cb for cb in self.cbs if getattr(type(cb), 'state_key', None) == 'method'), None)
 
-# %% ../nbs/07_methods.ipynb #f373e299
-def precision_callbacks(precision:str='auto',          # one of `PRECISIONS` ('auto', 'fp32', 'bf16', 'fp16')
-                        device=None,                   # where the run computes; None: `default_device()`
-                        native_bf16:bool|None=None     # override the detection of native bf16 (see `resolve_precision`)
-                       ) -> list:
-    "The callbacks that make a `Learner` compute in `precision` on `device`: [], [`BF16Autocast()`] or [`MixedPrecision()`]."
-    p = resolve_precision(precision, device, native_bf16)
-    if p == 'fp32': return []
-    if p == 'bf16': return [BF16Autocast()]
-    from fastai.callback.fp16 import MixedPrecision
-    return [MixedPrecision()]
-
-# %% ../nbs/07_methods.ipynb #d582f2e5
-@patch
-def to_precision(self:Learner,
-                 precision:str='auto',          # one of `PRECISIONS`; 'auto' chooses from the hardware
-                 native_bf16:bool|None=None     # override the detection of native bf16 (see `resolve_precision`)
-                ) -> Learner:
-    "Make `self` compute in `precision` on its data's device; sets `self.precision` to the resolved precision."
-    from fastai.callback.fp16 import MixedPrecision
-    device = getattr(self.dls, 'device', None)
-    p = resolve_precision(precision, device, native_bf16)  # checks first: a refused precision leaves `self` as it was
-    self.remove_cbs([cb for cb in self.cbs if isinstance(cb, (BF16Autocast, MixedPrecision))])
-    self.precision = p
-    return self.add_cbs(precision_callbacks(p, device))
-
-# %% ../nbs/07_methods.ipynb #a4ee8db6
-def synthetic_dls(n:int=128, bs:int=32, size:int=16, n_classes:int=4, seed:int=0, device='cpu'):
-    "A tiny `DataLoaders` of `n` noisy copies of `n_classes` smooth random colour images, batches `(x, y)`, for tests."
-    from fastai.data.core import DataLoaders
-    from torch.utils.data import TensorDataset
-    g = torch.Generator().manual_seed(seed)
-    base = F.interpolate(torch.rand(n_classes, 3, 4, 4, generator=g), size=size, mode='bilinear', align_corners=False)
-    y = torch.arange(n) % n_classes
-    x = (base[y] + 0.1 * torch.rand(n, 3, size, size, generator=g)).clamp(0, 1)
-    ds = TensorDataset(x, y)
-    ds.loss_func = placeholder_loss
-    return DataLoaders.from_dsets(ds, ds, bs=bs, shuffle=True, drop_last=True, device=device)
-
-@torch.no_grad()
-def fixed_batch_loss(learn, x:torch.Tensor, seed:int=0) -> float:
-    "The base loss of `learn`'s method on the images `x` with views drawn under `seed` (MoCo queue left out)."
-    method = next(cb for cb in learn.cbs if isinstance(cb, ContrastiveMethod))
-    if isinstance(method, _MomentumMethod) and not hasattr(method, 'target'): method.setup(learn.model)  # not fitted yet
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        views, _ = method.make_views(x)
-    xv = torch.cat(views)
-    method.prepare(xv)
-    queue = getattr(method, 'queue', None)
-    if queue is not None: method.queue = None
-    try: return method.loss(learn.model(xv), learn.model).item()
-    finally:
-        if queue is not None: method.queue = queue
-
-def training_set_loss(learn, n_views:int=3) -> float:
-    "The method's loss on all training images of a `synthetic_dls`, mean over `n_views` seeded sets of views."
-    learn.model.train()
-    x = learn.dls.train.dataset.tensors[0]
-    return sum(fixed_batch_loss(learn, x, seed=s) for s in range(n_views)) / n_views
+# %% ../nbs/07_methods.ipynb #me000002
+__getattr__ = moved_names(__name__, dict(BF16Autocast='iclmsr.precision', precision_callbacks='iclmsr.precision',
+                                         synthetic_dls='iclmsr.testing', fixed_batch_loss='iclmsr.testing',
+                                         training_set_loss='iclmsr.testing'))

@@ -13,7 +13,8 @@ from iclmsr.data import image_folder_dls, torchvision_dls, confounded_dls, Image
 from iclmsr.augment import ContrastiveViews
 from iclmsr.models import create_model
 from iclmsr.msr import MetaSemanticRegularizer
-from iclmsr.methods import SimCLR, MoCoV2, BYOL, BarlowTwins, create_method, synthetic_dls
+from iclmsr.methods import SimCLR, MoCoV2, BYOL, BarlowTwins, create_method
+from iclmsr.testing import synthetic_dls
 from iclmsr.meta import ICLMSR
 from iclmsr.mcl import train_mcl
 from iclmsr.cli import main

@@ -193,7 +193,8 @@ def _iclmsr_run(mode, bs):
     import fastai.callback.progress  # Learner.no_bar
     from iclmsr.core import seed_everything
     from iclmsr.models import create_model
-    from iclmsr.methods import SimCLR, synthetic_dls
+    from iclmsr.methods import SimCLR
+    from iclmsr.testing import synthetic_dls
     from iclmsr.meta import ICLMSR
     from iclmsr.msr import MetaSemanticRegularizer
     from iclmsr.distributed import DDPTrainer, world_size
