@@ -158,28 +158,25 @@ def object_source(name:str # 'digits', 'fashion' or 'shapes'
     return OBJECT_SOURCES[name]()
 
 # %% ../nbs/01_data.ipynb #66545229
-def _hat(coord, n):
-    "Bilinear weights (B,L,n) of source pixels 0..n-1 at float coordinates `coord` (B,L); zero outside."
-    return np.maximum(0, 1 - np.abs(coord[..., None] - np.arange(n, dtype=np.float32)), dtype=np.float32)
-
-def _window(c, n):
-    "First index (B,) and common length of the smallest source windows holding every pixel coordinates `c` (B,L) touch."
-    lo = np.floor(c.min(1)).astype(np.int64).clip(0, n - 1)
-    L = min(n, int(np.ceil((c.max(1) - lo).max())) + 2)
-    return np.minimum(lo, n - L), L
+def _taps(c, n):
+    "The two source indices around float coordinates `c` (B,L), clipped into 0..n-1, and their bilinear weights (zero outside)."
+    i0 = np.floor(c).astype(np.int64)
+    f = (c - i0).astype(np.float32)
+    w0, w1 = np.where((i0 >= 0) & (i0 < n), 1 - f, 0), np.where((i0 + 1 >= 0) & (i0 + 1 < n), f, 0)
+    return np.clip(i0, 0, n - 1), np.clip(i0 + 1, 0, n - 1), w0.astype(np.float32), w1.astype(np.float32)
 
 def resample(src:np.ndarray,   # source images (M,h,w) float32
              which:np.ndarray, # which source image each output is taken from (B,)
              y:np.ndarray,     # source row coordinate of every output row (B,H), pixel units
              x:np.ndarray      # source column coordinate of every output column (B,W), pixel units
             ) -> np.ndarray:   # (B,H,W) float32
-    "Bilinear resampling of `src[which]` on the separable grid `y` x `x` (zero outside the source)."
+    "Bilinear resampling of `src[which]` on the separable grid `y` x `x` (zero outside the source), elementwise: no BLAS."
     M, h, w = src.shape
     y, x = np.asarray(y, np.float32), np.asarray(x, np.float32)
-    (r0, Ly), (c0, Lx) = _window(y, h), _window(x, w)
-    rows, cols = r0[:, None] + np.arange(Ly), c0[:, None] + np.arange(Lx)
-    win = src[np.asarray(which)[:, None, None], rows[:, :, None], cols[:, None, :]]
-    return _hat(y - r0[:, None], Ly) @ win @ _hat(x - c0[:, None], Lx).transpose(0, 2, 1)
+    (r0, r1, wr0, wr1), (c0, c1, wc0, wc1) = _taps(y, h), _taps(x, w)
+    b = np.asarray(which)[:, None, None]
+    rows = lambda c: wr0[..., None] * src[b, r0[:, :, None], c[:, None, :]] + wr1[..., None] * src[b, r1[:, :, None], c[:, None, :]]
+    return wc0[:, None, :] * rows(c0) + wc1[:, None, :] * rows(c1)
 
 # %% ../nbs/01_data.ipynb #85dac463
 def _grid(size):
@@ -188,7 +185,11 @@ def _grid(size):
     return g[None, :, None], g[None, None, :]
 
 def _u(rng, lo, hi, n): return rng.uniform(lo, hi, (n, 1, 1)).astype(np.float32)
-def _wave(t, sharp=1.5): return np.clip(0.5 + sharp * np.sin(t), 0, 1)  # a soft square wave
+# sine and cosine in float64: numpy's float32 versions are vectorised per CPU (results differ in the last bit between
+# its AVX2 and baseline code paths); its float64 ones agree, so the patterns are the same bytes everywhere
+def _sin(t): return np.sin(np.asarray(t, np.float64)).astype(np.float32)
+def _cos(t): return np.cos(np.asarray(t, np.float64)).astype(np.float32)
+def _wave(t, sharp=1.5): return np.clip(0.5 + sharp * _sin(t), 0, 1)  # a soft square wave
 def _standardise(v):
     "Per image: mean 0.5, 4 standard deviations across [0, 1], clipped."
     m, s = v.mean((1, 2), keepdims=True), v.std((1, 2), keepdims=True) + 1e-6
@@ -198,7 +199,7 @@ def _stripes(rng, n, size, base, jitter=0.17):
     y, x = _grid(size)
     a = base + _u(rng, -jitter, jitter, n)
     period, phase = _u(rng, 4, 9, n) * size / 32, _u(rng, 0, 2*np.pi, n)
-    return _wave(2*np.pi * (x*np.cos(a) + y*np.sin(a)) / period + phase)
+    return _wave(2*np.pi * (x*_cos(a) + y*_sin(a)) / period + phase)
 
 def _stripes_h(rng, n, size):
     "Horizontal stripes (±10°), period 4-9 px at 32 px."
@@ -214,7 +215,7 @@ def _checkerboard(rng, n, size):
     "A checkerboard of 3-7 px cells at 32 px, random phase."
     y, x = _grid(size)
     c = _u(rng, 3, 7, n) * size / 32
-    s = np.sin(np.pi*x/c + _u(rng, 0, 2*np.pi, n)) * np.sin(np.pi*y/c + _u(rng, 0, 2*np.pi, n))
+    s = _sin(np.pi*x/c + _u(rng, 0, 2*np.pi, n)) * _sin(np.pi*y/c + _u(rng, 0, 2*np.pi, n))
     return np.clip(0.5 + 3*s, 0, 1)
 
 def _rings(rng, n, size):
@@ -246,7 +247,7 @@ def _gradient(rng, n, size):
     "A linear ramp across the image at a random angle."
     y, x = _grid(size)
     a = _u(rng, 0, 2*np.pi, n)
-    t = x*np.cos(a) + y*np.sin(a)
+    t = x*_cos(a) + y*_sin(a)
     lo, hi = t.min((1, 2), keepdims=True), t.max((1, 2), keepdims=True)
     return ((t - lo) / (hi - lo)).astype(np.float32)
 
@@ -256,7 +257,7 @@ def _texture(name):
     "Grey photo(s) in [0,1] at half resolution (area mean), stacked (K,h,w)."
     if name == 'photo':
         from sklearn.datasets import load_sample_images
-        ims = [im @ np.array([0.299, 0.587, 0.114]) / 255 for im in load_sample_images().images]
+        ims = [(0.299 * im[..., 0] + 0.587 * im[..., 1] + 0.114 * im[..., 2]) / 255 for im in load_sample_images().images]  # no BLAS
     else:
         import skimage.data
         ims = [getattr(skimage.data, name)() / 255]
@@ -384,7 +385,7 @@ def assign_families(rng:np.random.Generator, # the family stream
 # %% ../nbs/01_data.ipynb #cdab90d6
 SPLITS = ('train', 'test', 'test_rho0', 'swapped', 'fg_only', 'bg_only')
 _CHUNK = 1024
-_VERSION = 2  # bump when generation changes: it is part of the cache key (2: the object colours are stored)
+_VERSION = 3  # bump when generation changes: it is part of the cache key (2: the object colours are stored; 3: no BLAS in rendering)
 
 def _rng(seed, *keys):
     "A numpy Generator seeded from `seed` and string `keys` (stable across runs, machines and numpy versions)."
