@@ -322,7 +322,8 @@ class HAI(Callback):
         return st
 
     def load_training_state(self, st:dict):
-        "Restore what `training_state` saved (after `before_fit` built the branches)."
+        "Restore what `training_state` saved (building the branches and their optimizer group first if no fit did)."
+        self.build()
         self.branches.load_state_dict(st['branches']); self.queues = st['queues']
         if 'target' in st: self.target_branches.load_state_dict(st['target'])
 
@@ -333,9 +334,8 @@ def hai_loss(learn,               # a `Learner` with a base method and `HAI`
              seed:int=0           # seeds the views of every stage
             ) -> float:
     "The total HAI loss of `learn` on the images `x` with the views of every stage drawn under `seed` (MoCo queues left out)."
-    hai = next(cb for cb in learn.cbs if isinstance(cb, HAI))
-    method = next(cb for cb in learn.cbs if isinstance(cb, ContrastiveMethod))
-    if hasattr(method, 'm') and not hasattr(method, 'target'): method.setup(learn.model)
+    hai, method = learn.hai, learn.base_method
+    method.ensure_setup(learn.model)  # its target (BYOL, MoCo v2), if no fit built it yet
     hai.setup(method)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -318,7 +318,7 @@ def train_mcl(dls:DataLoaders,            # `(x, y)` batches; `dls.train_ds` an 
         feats.append(f)                                               # unit norm per stage; merge_small_groups normalises the concatenation
         last = broadcast_object(on_main(cluster_features, f, clusters, seed=seed * 1000 + s, n_init=n_init))  # k-means on rank 0
         labels = combine_labels(labels, last, clusters)
-        icl = next((cb for cb in stage_cbs if isinstance(cb, ICLMSR)), None)
+        icl = getattr(learn, 'iclmsr', None)
         history.append(dict(stage=s + 1, epochs=epochs[s], n_groups=dl.n_groups, merges=len(merges),
                             group_sizes=np.bincount(groups).tolist(), batches=len(dl), coverage=list(dl.coverage),
                             losses=[[float(v) for v in r[:2]] for r in learn.recorder.values], precision=precision,

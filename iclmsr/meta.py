@@ -8,7 +8,7 @@ Docs: https://iclmsr.github.io/iclmsr/meta.html.md"""
 from __future__ import annotations
 import torch, torch.nn as nn
 from torch.func import functional_call, jvp
-from fastcore.basics import store_attr
+from fastcore.basics import store_attr, patch
 from fastai.callback.core import Callback
 from .core import check_arg, is_number, NonFiniteError
 from .losses import uniformity
@@ -214,6 +214,18 @@ class ICLMSR(Callback):
         self.history.append(info)
         return info
 
+# %% ../nbs/08_meta.ipynb #mt000002
+@patch
+def training_state(self:ICLMSR) -> dict:
+    "f_msr, its optimizer, the meta steps' history and the skipped count, for a checkpoint (after `before_fit`)."
+    return dict(msr=self.msr.state_dict(), opt=self.msr_opt.state_dict(), history=self.history, skipped=self.skipped)
+
+@patch
+def load_training_state(self:ICLMSR, st:dict):
+    "Restore what `training_state` returned (after `before_fit` built f_msr's optimizer)."
+    self.msr.load_state_dict(st['msr']); self.msr_opt.load_state_dict(st['opt'])
+    self.history, self.skipped = st['history'], st.get('skipped', 0)
+
 # %% ../nbs/08_meta.ipynb #512f8a00
 class NonFiniteGuard(Callback):
     "Raises `NonFiniteError` at the first NaN/Inf base loss or L_msr, before the optimizer step (reads the losses, changes nothing)."
@@ -223,6 +235,6 @@ class NonFiniteGuard(Callback):
         if not torch.isfinite(loss).all():
             raise NonFiniteError('base loss' if self.training else 'validation loss', self.epoch, self.iter, float(loss.detach()))
     def before_backward(self):
-        icl = next((cb for cb in self.learn.cbs if isinstance(cb, ICLMSR)), None)
+        icl = getattr(self.learn, 'iclmsr', None)  # fastai names the callback after its class
         lm = getattr(icl, 'last_msr', None)
         if lm is not None and not torch.isfinite(lm).all(): raise NonFiniteError('L_msr', self.epoch, self.iter, float(lm))

@@ -17,13 +17,11 @@ import fastai.callback.progress, fastai.callback.schedule  # progress bars, Lear
 from .core import (check_arg, seed_everything, default_device, resolve_precision, native_bf16, atomic_write, atomic_save,
                          check_writable, NonFiniteError)
 from .data import ConfoundedDataset, SPLITS
-from .methods import ContrastiveMethod
-from .meta import ICLMSR, NonFiniteGuard
+from .meta import NonFiniteGuard
 from .mcl import train_mcl, MCLEncoder
-from .hai import HAI
 from .msr import MetaSemanticRegularizer
 from .distributed import DDPTrainer, is_main, main_first, on_main
-from .config import DEFAULTS, check_config, resolve_config, build_dls, build_model, iclmsr_kwargs, run_callbacks
+from .config import check_config, resolve_config, build_dls, build_model, iclmsr_kwargs, run_callbacks
 
 # %% auto #0
 __all__ = ['RUN_VERSION', 'RUN_FILES', 'DEMO', 'DEMO_CHOICE', 'REPORT_ROWS', 'build_learner', 'EpochSeeder', 'training_state',
@@ -50,32 +48,21 @@ class EpochSeeder(Callback):
         s = seed_everything(self.seed * 100_003 + self.epoch)
         if hasattr(self.dls.train, 'rng'): self.dls.train.rng = random.Random(s)
 
-def _method(learn): return next(cb for cb in learn.cbs if isinstance(cb, ContrastiveMethod))
-def _iclmsr(learn): return next((cb for cb in learn.cbs if isinstance(cb, ICLMSR)), None)
-def _hai(learn): return next((cb for cb in learn.cbs if isinstance(cb, HAI)), None)
+def _stateful(learn) -> dict:
+    "{checkpoint key: callback} of the callbacks of `learn` that checkpoint themselves (`training_state`), in the learner's order."
+    return {getattr(cb, 'state_key', cb.name): cb for cb in learn.cbs if callable(getattr(type(cb), 'training_state', None))}
 
 def training_state(learn) -> dict:
-    "Everything that changes during training: model, optimizer, the method's and ICL-MSR's state."
-    m, icl = _method(learn), _iclmsr(learn)
-    st = dict(model=learn.model.state_dict(), opt=learn.opt.state_dict(),
-              method={k: getattr(m, k) for k in ('queue',) if getattr(m, k, None) is not None})
-    if hasattr(m, 'target'): st['method']['target'] = m.target.state_dict()
-    if icl is not None: st['iclmsr'] = dict(msr=icl.msr.state_dict(), opt=icl.msr_opt.state_dict(), history=icl.history, skipped=icl.skipped)
-    if _hai(learn) is not None: st['hai'] = _hai(learn).training_state()
-    return st
+    "Everything that changes during training: the model, the optimizer, and each stateful callback's own `training_state()`."
+    return dict(model=learn.model.state_dict(), opt=learn.opt.state_dict(),
+                **{k: cb.training_state() for k, cb in _stateful(learn).items()})
 
 def load_training_state(learn, st:dict):
-    "Restore what `training_state` saved (after the callbacks' `before_fit` built their state)."
-    m, icl = _method(learn), _iclmsr(learn)
-    if _hai(learn) is not None: _hai(learn).build()  # its branches and optimizer group, if no fit built them yet
+    "Restore what `training_state` saved: each callback's state first (HAI adds its branches to the optimizer), then the model and the optimizer."
+    for k, cb in _stateful(learn).items():
+        if k in st: cb.load_training_state(st[k])
     learn.model.load_state_dict(st['model'])
     learn.opt.load_state_dict(st['opt'])
-    if 'queue' in st['method']: m.queue = st['method']['queue']
-    if 'target' in st['method']: m.target.load_state_dict(st['method']['target'])
-    if icl is not None and 'iclmsr' in st:
-        icl.msr.load_state_dict(st['iclmsr']['msr']); icl.msr_opt.load_state_dict(st['iclmsr']['opt'])
-        icl.history, icl.skipped = st['iclmsr']['history'], st['iclmsr'].get('skipped', 0)
-    if 'hai' in st: _hai(learn).load_training_state(st['hai'])
 
 class Checkpoint(Callback):
     "Saves the training state and the metrics to `out` after every epoch; restores them at `before_fit` when resuming."
@@ -100,7 +87,7 @@ class Checkpoint(Callback):
         vals = dict(zip(self.recorder.metric_names[1:], self.recorder.log[1:]))
         row = dict(epoch=self.epoch, train_loss=float(vals.get('train_loss', float('nan'))),
                    valid_loss=float(vals.get('valid_loss', float('nan'))), seconds=round(time.time() - self.t0, 2))
-        icl = _iclmsr(self.learn)
+        icl = getattr(self.learn, 'iclmsr', None)
         if icl is not None and icl.history: row['meta_steps'] = len(icl.history)
         if icl is not None and icl.skip_nonfinite: row['meta_skipped'] = icl.skipped
         self.metrics.append(row); self.t0 = time.time()
@@ -232,7 +219,7 @@ def pretrain(cfg:dict,                 # the run's options (see `DEFAULTS`)
         e.note = (f"; kept the last good checkpoint {out/'last.pt'} "
                   f"({'the initial weights' if ckpt.saved in (None, -1) else f'end of epoch {ckpt.saved}'})")
         raise
-    icl = _iclmsr(learn)
+    icl = getattr(learn, 'iclmsr', None)
     on_main(atomic_save, dict(model=learn.model.state_dict(), msr=None if icl is None else icl.msr.state_dict(), config=cfg,
                               version=RUN_VERSION), out/'encoder.pt')
     return ckpt.metrics[-1] if ckpt.metrics else {}

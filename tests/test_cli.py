@@ -2,19 +2,9 @@
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
+from conftest import iclmsr, weights
 
 ARGS = ['--epochs', '3', '--n-train', '768', '--n-valid', '256', '--bs', '128', '--seed', '3', '--no-progress']
-
-@pytest.fixture(scope='module')
-def env(tmp_path_factory):
-    e = dict(os.environ, ICLMSR_CACHE=str(tmp_path_factory.mktemp('cache')), PYTHONUNBUFFERED='1')
-    return e
-
-def iclmsr(*args, env, **kw):
-    return subprocess.run([sys.executable, '-m', 'iclmsr.cli', *args], env=env, capture_output=True, text=True, **kw)
-
-def weights(run):
-    return torch.load(Path(run)/'encoder.pt', weights_only=False, map_location='cpu')['model']
 
 def test_pretrain_eval(tmp_path, env):
     run = tmp_path/'run'

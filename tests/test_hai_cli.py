@@ -2,18 +2,9 @@
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
+from conftest import iclmsr, weights
 
 ARGS = ['--n-train', '384', '--n-valid', '128', '--bs', '128', '--seed', '2', '--no-progress']
-
-@pytest.fixture(scope='module')
-def env(tmp_path_factory):
-    return dict(os.environ, ICLMSR_CACHE=str(tmp_path_factory.mktemp('cache')), PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')
-
-def iclmsr(*args, env, **kw):
-    return subprocess.run([sys.executable, '-m', 'iclmsr.cli', *args], env=env, capture_output=True, text=True, **kw)
-
-def weights(run):
-    return torch.load(Path(run)/'encoder.pt', weights_only=False, map_location='cpu')['model']
 
 @pytest.mark.parametrize('extra', [['--method', 'simsiam'], ['--no-colour-embedding']], ids=['simsiam+hai', 'simclr+hai-colour'])
 def test_pretrain_hai_eval(tmp_path, env, extra):

@@ -2,18 +2,9 @@
 import json, os, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
+from conftest import iclmsr, weights
 
 ARGS = ['--epochs', '2', '--n-train', '256', '--n-valid', '128', '--bs', '128', '--seed', '5', '--no-progress']
-
-@pytest.fixture(scope='module')
-def env(tmp_path_factory):
-    return dict(os.environ, ICLMSR_CACHE=str(tmp_path_factory.mktemp('cache')), PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')
-
-def iclmsr(*args, env, **kw):
-    return subprocess.run([sys.executable, '-m', 'iclmsr.cli', *args], env=env, capture_output=True, text=True, **kw)
-
-def weights(f, key='model'):
-    return torch.load(f, weights_only=False, map_location='cpu')[key]
 
 def test_kill_inside_checkpoint_write_then_resume(tmp_path, env):
     "Killed halfway through writing epoch 1's `last.pt`: the file on disk is still epoch 0's, and `--resume` ends bit-identical."
