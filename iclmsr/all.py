@@ -14,6 +14,7 @@ import fastai.callback.progress, fastai.callback.schedule  # progress bars and f
 from .core import *
 from .precision import *
 from .data import *
+from .benchmarks.confounded import *
 from .augment import *
 from .scm import *
 from .losses import *
@@ -23,10 +24,12 @@ from .methods import *
 from .testing import *
 from .meta import *
 from .eval import *
+from .report import *
 from .mcl import *
 from .hai import *
 from .config import *
 from .runs import *
-from . import core, precision, data, augment, scm, losses, models, msr, methods, testing, meta, eval as _eval, mcl, hai, config, runs
+from . import core, precision, data, augment, scm, losses, models, msr, methods, testing, meta, eval as _eval, report, mcl, hai, config, runs
+from .benchmarks import confounded
 # every module's public names (nbdev writes an empty __all__ for a module of imports only)
-__all__ = ['Learner', 'Adam', 'SGD'] + sorted({n for m in (core, precision, data, augment, scm, losses, models, msr, methods, testing, meta, _eval, mcl, hai, config, runs) for n in m.__all__})
+__all__ = ['Learner', 'Adam', 'SGD'] + sorted({n for m in (core, precision, data, confounded, augment, scm, losses, models, msr, methods, testing, meta, _eval, report, mcl, hai, config, runs) for n in m.__all__})

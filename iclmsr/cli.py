@@ -10,7 +10,7 @@ import argparse, json, time
 from pathlib import Path
 import torch
 from .core import check_arg, PRECISIONS, NonFiniteError
-from .data import ConfoundedDataset, DIFFICULTY
+from .benchmarks.confounded import ConfoundedDataset, DIFFICULTY
 from .models import ARCHS
 from .methods import METHODS
 from .meta import META_MODES, META_SCHEDULES
@@ -35,7 +35,8 @@ def demo(out:str|Path='runs/demo', progress:bool=True,
     "SimCLR vs SimCLR + ICL-MSR on the built-in confounded digits: trains both, evaluates both, prints and plots."
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from iclmsr.eval import plot_stratum_maps, extract_features
+    from iclmsr.eval import extract_features
+    from iclmsr.report import plot_stratum_maps
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     base = {**DEMO, **overrides, 'precision': precision}
     note = precision_note(precision)  # checks `precision` before anything runs
@@ -107,7 +108,7 @@ def _parser():
                         description='Pretrain an encoder; writes config.json, encoder.pt, last.pt, metrics.json and metrics.csv to --out.')
     pt.add_argument('--data', default=DEFAULTS['data'], help="'digits', 'fashion', 'shapes' or 'folder:PATH'")
     pt.add_argument('--preset', default=DEFAULTS['preset'], choices=list(DIFFICULTY),
-                    help="difficulty of the confounded benchmark (iclmsr.data.DIFFICULTY): 'standard' (default) or 'hard'")
+                    help="difficulty of the confounded benchmark (iclmsr.benchmarks.confounded.DIFFICULTY): 'standard' (default) or 'hard'")
     pt.add_argument('--method', default=DEFAULTS['method'], choices=list(METHODS))
     pt.add_argument('--iclmsr', action='store_true', help='add ICL-MSR on top of the method')
     pt.add_argument('--hai', action='store_true', help='add hierarchical augmentation invariance (iclmsr.hai) on top of the method')

@@ -7,7 +7,8 @@ Docs: https://iclmsr.github.io/iclmsr/config.html.md"""
 # %% ../nbs/12_config.ipynb #cf000003
 from __future__ import annotations
 from .core import check_arg, is_number, resolve_precision, PRECISIONS
-from .data import confounded_dls, image_folder_dls, OBJECT_SOURCES, DIFFICULTY
+from .data import image_folder_dls
+from .benchmarks.confounded import confounded_dls, OBJECT_SOURCES, DIFFICULTY
 from .models import create_model, ARCHS
 from .msr import MetaSemanticRegularizer
 from .methods import create_method, METHODS

@@ -16,7 +16,7 @@ from fastai.optimizer import Adam
 import fastai.callback.progress, fastai.callback.schedule  # progress bars, Learner.no_bar, fit_one_cycle
 from .core import (check_arg, seed_everything, default_device, resolve_precision, native_bf16, atomic_write, atomic_save,
                          check_writable, NonFiniteError)
-from .data import ConfoundedDataset, SPLITS
+from .benchmarks.confounded import ConfoundedDataset, SPLITS
 from .meta import NonFiniteGuard
 from .mcl import train_mcl, MCLEncoder
 from .msr import MetaSemanticRegularizer
@@ -271,7 +271,8 @@ def eval_splits(cfg:dict, n_eval:int=2000, seed_offset:int=1) -> dict:
 
 def evaluate(run:str|Path, n_eval:int=2000, progress:bool=True, device=None) -> dict:
     "Evaluate the encoder of a run folder on the confounded splits; writes `eval.json` there and returns the numbers."
-    from iclmsr.eval import background_report, extract_features, linear_probe, knn_accuracy
+    from iclmsr.eval import extract_features, linear_probe, knn_accuracy
+    from iclmsr.report import background_report
     model, msr, cfg = load_encoder(run, device)
     check_arg(isinstance(n_eval, int) and n_eval >= 10, 'n_eval', 'an int >= 10', n_eval)
     if cfg['data'].startswith('folder:'):

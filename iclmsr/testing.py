@@ -6,13 +6,15 @@ Docs: https://iclmsr.github.io/iclmsr/testing.html.md"""
 
 # %% ../nbs/07a_testing.ipynb #te000003
 from __future__ import annotations
+import numpy as np
 import torch
 import torch.nn.functional as F
 from .core import placeholder_loss
+from .benchmarks.confounded import SPLITS
 from .methods import ContrastiveMethod  # and Learner.base_method
 
 # %% auto #0
-__all__ = ['synthetic_dls', 'fixed_batch_loss', 'training_set_loss']
+__all__ = ['synthetic_dls', 'fixed_batch_loss', 'training_set_loss', 'ToySplit', 'toy_split', 'toy_splits']
 
 # %% ../nbs/07a_testing.ipynb #a4ee8db6
 def synthetic_dls(n:int=128, bs:int=32, size:int=16, n_classes:int=4, seed:int=0, device='cpu'):
@@ -48,3 +50,39 @@ def training_set_loss(learn, n_views:int=3) -> float:
     learn.model.train()
     x = learn.dls.train.dataset.tensors[0]
     return sum(fixed_batch_loss(learn, x, seed=s) for s in range(n_views)) / n_views
+
+# %% ../nbs/07a_testing.ipynb #2025c27a
+class ToySplit:
+    "A stand-in for a `ConfoundedDataset` split: the attributes the metrics read (`toy_split` makes one)."
+    def __init__(self, **kw): self.__dict__.update(kw)
+    def __len__(self): return len(self.labels)
+
+_colors = np.array([[230, 40, 40], [40, 200, 40], [40, 80, 230], [230, 200, 30], [200, 40, 200], [30, 200, 200]], np.float32)
+
+def toy_split(n=200, split='train', rho=0.9, n_classes=4, size=16, seed=0):
+    "A tiny background-confounded split: class = colour of a square object, family = stripes of the background."
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, n_classes, n)
+    if split in ('train', 'test'): bg = np.where(rng.random(n) < rho, y, rng.integers(0, n_classes, n))
+    elif split == 'swapped': bg = (y + 1) % n_classes
+    else: bg = rng.integers(0, n_classes, n)
+    yy, xx = np.mgrid[:size, :size]
+    imgs, masks = np.empty((n, size, size, 3), np.uint8), np.zeros((n, size, size), bool)
+    colours = np.zeros((n, 3), np.float32)
+    for i in range(n):
+        ang, period = np.pi * bg[i] / n_classes, 3 + bg[i]
+        stripes = 0.5 + 0.4 * np.sin(2 * np.pi * (xx * np.cos(ang) + yy * np.sin(ang)) / period)
+        img = np.repeat(stripes[..., None] * 200, 3, -1) if split != 'fg_only' else np.full((size, size, 3), 120.)
+        s = size // 2
+        r, c = rng.integers(0, size - s + 1, 2)
+        if split != 'bg_only':
+            masks[i, r:r + s, c:c + s] = True
+            colours[i] = np.clip(_colors[y[i]] + rng.normal(0, 10, 3), 0, 255) / 255
+            img[masks[i]] = colours[i] * 255
+        imgs[i] = np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+    return ToySplit(images=imgs, labels=y.astype(np.int64), backgrounds=bg.astype(np.int64), masks=masks, colours=colours, split=split,
+                    classes=[str(i) for i in range(n_classes)], families=[f'stripes{i}' for i in range(n_classes)])
+
+def toy_splits(n=200, **kw):
+    "One `toy_split` of every split name of the confounded benchmark."
+    return {s: toy_split(n, s, seed=i, **kw) for i, s in enumerate(SPLITS)}
