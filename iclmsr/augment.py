@@ -12,11 +12,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 import matplotlib.pyplot as plt
-from .core import check_arg
+from .core import check_arg, is_int, is_number
 
 # %% auto #0
 __all__ = ['presets', 'param_names', 'rgb_to_luma', 'adjust_brightness', 'adjust_contrast', 'adjust_saturation', 'adjust_hue',
-           'gaussian_blur', 'ContrastiveViews', 'params_to_tensor', 'show_views']
+           'gaussian_blur', 'preset_for', 'ContrastiveViews', 'params_to_tensor', 'show_views']
 
 # %% ../nbs/02_augment.ipynb #346f0957
 _luma = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights
@@ -134,7 +134,11 @@ def _is_range(r, lo, hi) -> bool:
     return isinstance(r, (tuple, list)) and len(r) == 2 and all(isinstance(v, (int, float)) for v in r) \
         and lo < r[0] <= r[1] <= hi
 
-def _is_prob(p) -> bool: return isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p <= 1
+def _is_prob(p) -> bool: return is_number(p) and 0 <= p <= 1
+
+def preset_for(size:int) -> str:
+    "The view preset of `presets` for images of side `size`: 'simclr32' up to 48 px, 'simclr96' up to 128, else 'simclr224'."
+    return 'simclr32' if size <= 48 else 'simclr96' if size <= 128 else 'simclr224'
 
 def _blur_kernel(size:int) -> int: return 2*int(0.1*size/2) + 1  # 10% of the view size, made odd: 224 -> 23, 96 -> 9
 
@@ -160,8 +164,8 @@ class ContrastiveViews(nn.Module):
                      gray_p=gray_p, blur_p=blur_p, blur_sigma=blur_sigma)
         cfg = {k: presets[preset][k] if v is None else v for k, v in given.items()}
         size = cfg['size']
-        check_arg(isinstance(size, int) and not isinstance(size, bool) and size >= 1, 'size', 'an int >= 1', size)
-        check_arg(isinstance(n_views, int) and not isinstance(n_views, bool) and n_views >= 1, 'n_views', 'an int >= 1', n_views)
+        check_arg(is_int(size) and size >= 1, 'size', 'an int >= 1', size)
+        check_arg(is_int(n_views) and n_views >= 1, 'n_views', 'an int >= 1', n_views)
         check_arg(_is_range(cfg['scale'], 0, 1), 'scale', 'a pair 0 < lo <= hi <= 1', cfg['scale'])
         check_arg(_is_range(cfg['ratio'], 0, math.inf), 'ratio', 'a pair 0 < lo <= hi', cfg['ratio'])
         j = cfg['jitter']

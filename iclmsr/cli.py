@@ -11,8 +11,7 @@ from pathlib import Path
 import torch
 from .core import check_arg, PRECISIONS, NonFiniteError
 from .benchmarks.confounded import ConfoundedDataset, DIFFICULTY
-from .models import ARCHS
-from .methods import METHODS
+from .models import ARCHS, METHODS
 from .meta import META_MODES, META_SCHEDULES
 from .distributed import distributed, is_main, on_main, world_size
 from .config import DEFAULTS

@@ -6,12 +6,12 @@ Docs: https://iclmsr.github.io/iclmsr/config.html.md"""
 
 # %% ../nbs/12_config.ipynb #cf000003
 from __future__ import annotations
-from .core import check_arg, is_number, resolve_precision, PRECISIONS
+from .core import check_arg, is_int, is_number, resolve_precision, PRECISIONS
 from .data import image_folder_dls
 from .benchmarks.confounded import confounded_dls, OBJECT_SOURCES, DIFFICULTY
-from .models import create_model, ARCHS
+from .models import create_model, ARCHS, METHODS
 from .msr import MetaSemanticRegularizer
-from .methods import create_method, METHODS
+from .methods import create_method
 from .precision import precision_callbacks
 from .meta import ICLMSR, META_MODES, META_SCHEDULES, NonFiniteGuard
 from .mcl import check_mcl_method
@@ -72,7 +72,7 @@ def check_config(cfg:dict) -> dict:
         check_arg(is_number(c[k]) and c[k] > 0, k, expected, c[k])
     for k in ('iclmsr', 'cifar_stem', 'skip_nonfinite_meta'): check_arg(isinstance(c[k], bool), k, 'True or False', c[k])
     for k in ('hidden_dim', 'out_dim'):
-        check_arg(c[k] is None or (isinstance(c[k], int) and not isinstance(c[k], bool) and c[k] >= 1), k, 'None or an int >= 1', c[k])
+        check_arg(c[k] is None or (is_int(c[k]) and c[k] >= 1), k, 'None or an int >= 1', c[k])
     return c
 
 def resolve_config(cfg:dict, device=None) -> dict:

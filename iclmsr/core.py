@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'seed_everything', 'check_arg', 'is_number', 'is_int', 'default_device', 'native_bf16',
+__all__ = ['PRECISIONS', 'seed_everything', 'check_arg', 'is_number', 'is_int', 'shape_of', 'default_device', 'native_bf16',
            'resolve_precision', 'cache_dir', 'atomic_write', 'atomic_save', 'check_writable', 'NonFiniteError',
            'num_params', 'placeholder_loss', 'moved_names']
 
@@ -22,7 +22,7 @@ def seed_everything(seed:int=0,             # the seed; an `int` >= 0
                     deterministic:bool=False # also ask torch for deterministic kernels (slower on GPU)
                    ) -> int:                 # the seed, for logging
     "Seed python, numpy and torch (CPU and CUDA) with `seed` and return it."
-    check_arg(isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0, 'seed', 'an int >= 0', seed)
+    check_arg(is_int(seed) and seed >= 0, 'seed', 'an int >= 0', seed)
     seed = int(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -49,6 +49,10 @@ def is_number(v) -> bool:
 def is_int(v) -> bool:
     "Whether `v` is an int (numpy's too), not a bool."
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+def shape_of(x):
+    "The shape of `x` as a tuple, or its type's name if it has none (for error messages)."
+    return tuple(x.shape) if hasattr(x, 'shape') else type(x).__name__
 
 # %% ../nbs/00_core.ipynb #1244d8be
 _devices = ('auto', 'cpu', 'cuda', 'mps')

@@ -34,7 +34,7 @@ class ImageArrayDataset(torch.utils.data.Dataset):
         lab = np.asarray(labels)
         check_arg(lab.shape == (len(images),) and np.issubdtype(lab.dtype, np.integer), 'labels',
                   f"{len(images)} integer labels, one per image", f"{lab.dtype} array of shape {lab.shape}")
-        check_arg(resize is None or (isinstance(resize, (int, np.integer)) and not isinstance(resize, bool) and resize >= 1), 'resize', 'None or an int >= 1', resize)
+        check_arg(resize is None or (is_int(resize) and resize >= 1), 'resize', 'None or an int >= 1', resize)
         store_attr('images,labels,resize')
         self.classes = list(classes) if classes is not None else [str(c) for c in range(int(labels.max()) + 1)]
         self.loss_func = placeholder_loss

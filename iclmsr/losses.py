@@ -10,26 +10,24 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from .core import check_arg
+from .core import check_arg, is_number, shape_of
 
 # %% auto #0
 __all__ = ['nt_xent', 'info_nce', 'backdoor_loss', 'uniformity', 'byol_loss', 'simsiam_loss', 'barlow_twins_loss']
 
 # %% ../nbs/04_losses.ipynb #30e81759
-def _shape(x): return tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-
 def _check_2d(x, name, what='(B, d)'):
-    check_arg(isinstance(x, Tensor) and x.ndim == 2, name, f'a 2-D tensor {what}', _shape(x))
+    check_arg(isinstance(x, Tensor) and x.ndim == 2, name, f'a 2-D tensor {what}', shape_of(x))
 
 def _check_pair(a, b, na, nb):
     "Both 2-D and of the same shape."
     _check_2d(a, na)
-    check_arg(isinstance(b, Tensor) and b.shape == a.shape, nb, f'a tensor of the same shape as `{na}` {_shape(a)}', _shape(b))
+    check_arg(isinstance(b, Tensor) and b.shape == a.shape, nb, f'a tensor of the same shape as `{na}` {shape_of(a)}', shape_of(b))
 
 def _check_pos(v, name):
     "A finite number (or one-element tensor) > 0."
     if isinstance(v, Tensor): ok = v.numel() == 1 and bool(torch.isfinite(v).all() and (v > 0).all())
-    else: ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+    else: ok = is_number(v) and v > 0
     check_arg(ok, name, 'a number > 0', v)
 
 # %% ../nbs/04_losses.ipynb #ce93162e
@@ -65,7 +63,7 @@ def info_nce(q:Tensor,            # (B, d) queries (online encoder)
     q, k = F.normalize(q, dim=1), F.normalize(k, dim=1)
     if queue is None: return F.cross_entropy(q @ k.T / tau, torch.arange(len(q), device=q.device))
     check_arg(isinstance(queue, Tensor) and queue.ndim == 2 and queue.shape[1] == q.shape[1], 'queue',
-              f'None or a 2-D tensor (K, {q.shape[1]}) of negative keys', _shape(queue))
+              f'None or a 2-D tensor (K, {q.shape[1]}) of negative keys', shape_of(queue))
     logits = torch.cat([(q * k).sum(1, keepdim=True), q @ F.normalize(queue, dim=1).T], dim=1) / tau
     return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
 
@@ -79,9 +77,9 @@ def backdoor_loss(zq:Tensor,         # (n, 2B, d) per-stratum projections: zq[t,
                  ) -> Tensor:        # scalar, mean over the 2B rows
     "ICL-MSR's backdoor-adjusted contrastive loss L_msr over `n` equally likely strata."
     check_arg(isinstance(z, Tensor) and z.ndim == 2 and len(z) >= 2 and len(z) % 2 == 0, 'z',
-              'a 2-D tensor (2B, d) with an even number of rows >= 2', _shape(z))
+              'a 2-D tensor (2B, d) with an even number of rows >= 2', shape_of(z))
     check_arg(isinstance(zq, Tensor) and zq.ndim == 3 and len(zq) >= 1 and zq.shape[1:] == z.shape, 'zq',
-              f'a 3-D tensor (n, {len(z)}, {z.shape[1]}), n >= 1 strata of rows matching `z`', _shape(zq))
+              f'a 3-D tensor (n, {len(z)}, {z.shape[1]}), n >= 1 strata of rows matching `z`', shape_of(zq))
     _check_pos(tau, 'tau')
     check_arg(form in _forms, 'form', f'one of {_forms}', form)
     logp = _partner_log_prob(zq, z, tau)  # (n, 2B)
@@ -94,7 +92,7 @@ def uniformity(a:Tensor,     # (n, c) stratum weight vectors a_t, one per row, o
               ) -> Tensor:   # scalar in [-4s, 0] (in [-2s, 0] for non-negative weights); 0 when n == 1
     "Gaussian-potential uniformity of the L2-normalised strata `a` (lower is more spread out), averaged over a batch."
     check_arg(isinstance(a, Tensor) and a.ndim in (2, 3) and a.shape[-2] >= 1 and a.shape[-1] >= 1, 'a',
-              'a tensor (n, c) or (B, n, c) of stratum weight vectors', _shape(a))
+              'a tensor (n, c) or (B, n, c) of stratum weight vectors', shape_of(a))
     _check_pos(s, 's')
     a = F.normalize(a if a.ndim == 3 else a[None], dim=-1)
     n = a.shape[1]
@@ -128,8 +126,8 @@ def barlow_twins_loss(z1:Tensor,          # (B, D) projections of the first view
                      ) -> Tensor:         # scalar
     "Barlow Twins: cross-correlation of batch-standardised `z1`, `z2` pushed to the identity."
     _check_pair(z1, z2, 'z1', 'z2')
-    check_arg(len(z1) >= 2, 'z1', 'a batch of at least 2 rows (features are standardised over the batch)', _shape(z1))
-    check_arg(isinstance(lambd, (int, float)) and not isinstance(lambd, bool) and lambd >= 0, 'lambd', 'a number >= 0', lambd)
+    check_arg(len(z1) >= 2, 'z1', 'a batch of at least 2 rows (features are standardised over the batch)', shape_of(z1))
+    check_arg(is_number(lambd) and lambd >= 0, 'lambd', 'a number >= 0', lambd)
     c = _standardise(z1).T @ _standardise(z2) / len(z1)
     eye = torch.eye(len(c), dtype=torch.bool, device=c.device)
     return (1 - c.diagonal()).pow(2).sum() + lambd * c.pow(2).masked_fill(eye, 0).sum()

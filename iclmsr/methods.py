@@ -11,14 +11,14 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import store_attr, patch
 from fastai.callback.core import Callback
 from fastai.learner import Learner
-from .core import is_number, check_arg, moved_names
-from .augment import ContrastiveViews
+from .core import is_number, is_int, check_arg, moved_names
+from .augment import ContrastiveViews, preset_for
 from .losses import backdoor_loss, info_nce, byol_loss, simsiam_loss, barlow_twins_loss
-from .models import SSLModel
+from .models import SSLModel, METHODS, method_name, register_method
 from .distributed import gather_views
 
 # %% auto #0
-__all__ = ['METHODS', 'ContrastiveMethod', 'stratum_features', 'SimCLR', 'ema_update', 'MoCoV2', 'BYOL', 'SimSiam', 'BarlowTwins',
+__all__ = ['ContrastiveMethod', 'stratum_features', 'SimCLR', 'ema_update', 'MoCoV2', 'BYOL', 'SimSiam', 'BarlowTwins',
            'create_method']
 
 # %% ../nbs/07_methods.ipynb #0604a35b
@@ -64,7 +64,7 @@ class ContrastiveMethod(Callback):
         check_arg(x.ndim == 4 and x.shape[1] == 3, 'x', 'a batch of images of shape (B, 3, H, W)', tuple(x.shape))
         if self.aug is None:
             size = x.shape[-1]
-            self.aug = ContrastiveViews(size=size, n_views=self.n_views, preset=_preset_for(size))
+            self.aug = ContrastiveViews(size=size, n_views=self.n_views, preset=preset_for(size))
         return self.aug(x)
 
     def before_batch(self):
@@ -101,8 +101,6 @@ class ContrastiveMethod(Callback):
 
 # %% ../nbs/07_methods.ipynb #6fe22836
 def _fp32(t): return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
-
-def _preset_for(size): return 'simclr32' if size <= 48 else 'simclr96' if size <= 128 else 'simclr224'
 
 def stratum_features(h:torch.Tensor, # pooled features of the views, (2B, c), view 1 first
                      a:torch.Tensor  # the strata of each ORIGINAL image, (B, n, c)
@@ -165,7 +163,7 @@ class MoCoV2(_MomentumMethod):
     "MoCo v2: InfoNCE of queries against momentum-encoder keys and a queue of `queue_size` negatives."
     def __init__(self, tau:float=0.2, queue_size:int=4096, m:float=0.99, **kwargs):
         check_arg(is_number(tau) and tau > 0, 'tau', 'a temperature > 0', tau)
-        check_arg(isinstance(queue_size, int) and not isinstance(queue_size, bool) and queue_size >= 0, 'queue_size', 'an int >= 0', queue_size)
+        check_arg(is_int(queue_size) and queue_size >= 0, 'queue_size', 'an int >= 0', queue_size)
         super().__init__(m=m, **kwargs); store_attr('tau,queue_size')
 
     def setup(self, model):
@@ -216,12 +214,12 @@ class BarlowTwins(ContrastiveMethod):
         return (barlow_twins_loss(zq[1], zk[0], self.lambd) + barlow_twins_loss(zq[0], zk[1], self.lambd)) / 2
 
 # %% ../nbs/07_methods.ipynb #c4c74347
-METHODS = dict(simclr=SimCLR, mocov2=MoCoV2, byol=BYOL, simsiam=SimSiam, barlowtwins=BarlowTwins)
+for _name, _cls in (('simclr', SimCLR), ('mocov2', MoCoV2), ('byol', BYOL), ('simsiam', SimSiam), ('barlowtwins', BarlowTwins)):
+    register_method(_name, _cls)  # the registry `iclmsr.models.METHODS`: name -> heads and callback
 
 def create_method(name:str, **kwargs) -> ContrastiveMethod:
-    "The method callback called `name` (one of `METHODS`), with its keyword arguments."
-    check_arg(name in METHODS, 'method', f"one of {list(METHODS)}", name)
-    return METHODS[name](**kwargs)
+    "The callback of the method `name` (one of `METHODS`; case, '_', '-' and aliases as `create_model`), with its keyword arguments."
+    return METHODS[method_name(name)](**kwargs)
 
 # %% ../nbs/07_methods.ipynb #me000005
 @patch(as_prop=True)

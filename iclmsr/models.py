@@ -11,12 +11,12 @@ import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
 import torchvision
-from .core import check_arg
+from .core import check_arg, is_int
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'ARCHS', 'HEADS', 'SMALL_HEADS', 'METHODS', 'Encoder', 'conv_bn_relu', 'small_cnn',
-           'resnet_body', 'create_encoder', 'projection_head', 'prediction_head', 'SSLModel', 'method_name',
-           'create_model']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'ARCHS', 'HEADS', 'SMALL_HEADS', 'METHODS', 'ALIASES', 'Encoder', 'conv_bn_relu',
+           'small_cnn', 'resnet_body', 'create_encoder', 'projection_head', 'prediction_head', 'SSLModel', 'MethodSpec',
+           'method_name', 'register_method', 'create_model']
 
 # %% ../nbs/05_models.ipynb #c5576079
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -48,7 +48,7 @@ class Encoder(nn.Module):
                ) -> Tensor:              # (B, c, h, w) the feature map, before pooling
         x = (x - self.mean) / self.std
         if stage is None or stage == self.num_stages: return self.body(x)
-        check_arg(isinstance(stage, int) and not isinstance(stage, bool) and 1 <= stage <= self.num_stages, 'stage',
+        check_arg(is_int(stage) and 1 <= stage <= self.num_stages, 'stage',
                   f"an int in [1, {self.num_stages}] (the encoder's stages)", stage)
         return self.body[:self.stage_ends[stage - 1] + 1](x)
 
@@ -199,14 +199,29 @@ SMALL_HEADS = {  # CPU sizes for 'smallcnn': the same layouts, narrower
     'simsiam':     dict(proj=(512, 512, 3, True, True),     pred=128),
     'barlowtwins': dict(proj=(1024, 1024, 3, True, False),  pred=None)}
 
-METHODS = tuple(HEADS)
+class MethodSpec:
+    "A base method in the registry: its heads (`HEADS`, `SMALL_HEADS`) and its callback class (registered by `iclmsr.methods`)."
+    def __init__(self, name:str, heads:dict, small_heads:dict): self.name, self.heads, self.small_heads, self.callback = name, heads, small_heads, None
+    def __call__(self, **kwargs):
+        "A new callback of this method, with its keyword arguments."
+        check_arg(self.callback is not None, 'method', f"a method whose callback is registered (import iclmsr.methods)", self.name)
+        return self.callback(**kwargs)
+    def __repr__(self): return f"MethodSpec({self.name!r}, callback={getattr(self.callback, '__name__', None)})"
+
+METHODS = {m: MethodSpec(m, HEADS[m], SMALL_HEADS[m]) for m in HEADS}  # the one registry: name -> heads and callback
+ALIASES = {'moco': 'mocov2', 'barlow': 'barlowtwins'}
 
 def method_name(method:str) -> str:
-    "The canonical name of `method`: lower case, without '_', '-' or spaces ('Barlow_Twins' -> 'barlowtwins')."
+    "The canonical name of `method`: lower case, without '_', '-' or spaces, aliases resolved ('Barlow_Twins' -> 'barlowtwins', 'moco' -> 'mocov2')."
     m = method.lower().replace('_', '').replace('-', '').replace(' ', '') if isinstance(method, str) else method
-    m = {'moco': 'mocov2', 'barlow': 'barlowtwins'}.get(m, m)
-    check_arg(m in HEADS, 'method', f"one of {METHODS}", method)
+    m = ALIASES.get(m, m)
+    check_arg(m in METHODS, 'method', f"one of {tuple(METHODS)}", method)
     return m
+
+def register_method(name:str, callback:type) -> type:
+    "Register `callback`, a `Callback` class, as the callback of the method `name` of `METHODS`."
+    METHODS[method_name(name)].callback = callback
+    return callback
 
 # %% ../nbs/05_models.ipynb #bfbce4ff
 def create_model(method:str='simclr',        # one of `METHODS` (case, '_' and '-' ignored)
@@ -220,14 +235,14 @@ def create_model(method:str='simclr',        # one of `METHODS` (case, '_' and '
                  **kwargs                      # passed to `create_encoder`
                 ) -> SSLModel:
     "An `SSLModel` with `arch`'s encoder and `method`'s projector (and predictor), sized as in `HEADS`/`SMALL_HEADS`."
-    m = method_name(method)
+    spec = METHODS[method_name(method)]
     check_arg(heads in ('auto', 'paper', 'small'), 'heads', "'auto', 'paper' or 'small'", heads)
-    table = SMALL_HEADS if heads == 'small' or (heads == 'auto' and arch == 'smallcnn') else HEADS
-    hid, out, nl, bn, last_bn = table[m]['proj']
+    table = spec.small_heads if heads == 'small' or (heads == 'auto' and arch == 'smallcnn') else spec.heads
+    hid, out, nl, bn, last_bn = table['proj']
     hid, out = hidden_dim or hid, out_dim or out
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None: torch.manual_seed(seed)
         enc = create_encoder(arch, cifar_stem=cifar_stem, **kwargs)
         proj = projection_head(enc.num_features, hid, out, nl, bn, last_bn)
-        pred = prediction_head(out, pred_dim or table[m]['pred']) if table[m]['pred'] else None
+        pred = prediction_head(out, pred_dim or table['pred']) if table['pred'] else None
     return SSLModel(enc, proj, pred)

@@ -10,9 +10,9 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 import matplotlib.pyplot as plt
 from fastcore.meta import delegates
-from .core import check_arg, default_device
+from .core import check_arg, default_device, shape_of
 from .benchmarks.confounded import colour_class
-from .eval import _batches, _check_bs, _feats, _images_labels, _images_of, _labels, _model_device, _num, _shape, evaluating, extract_features, image_batch, knn_accuracy, linear_probe
+from .eval import _batches, _check_bs, _feats, _images_labels, _images_of, _labels, _model_device, _num, evaluating, extract_features, image_batch, knn_accuracy, linear_probe
 
 # %% auto #0
 __all__ = ['PROTOCOLS', 'EMBEDDINGS', 'activation_maps', 'foreground_attention', 'stratum_attention', 'mask_share',
@@ -22,17 +22,17 @@ __all__ = ['PROTOCOLS', 'EMBEDDINGS', 'activation_maps', 'foreground_attention',
 # %% ../nbs/09a_report.ipynb #de7ff935
 def _masks(masks, n):
     m = torch.as_tensor(masks)
-    check_arg(m.ndim == 3 and len(m) == n, 'masks', f'boolean masks (N, H, W) with N = {n} (as many as feature maps)', _shape(m))
+    check_arg(m.ndim == 3 and len(m) == n, 'masks', f'boolean masks (N, H, W) with N = {n} (as many as feature maps)', shape_of(m))
     return m.bool()
 
 def _fmaps(fmaps):
-    check_arg(isinstance(fmaps, Tensor) and fmaps.ndim == 4, 'fmaps', 'feature maps (N, c, h, w)', _shape(fmaps))
+    check_arg(isinstance(fmaps, Tensor) and fmaps.ndim == 4, 'fmaps', 'feature maps (N, c, h, w)', shape_of(fmaps))
     return fmaps.float()
 
 def _strata(a, fmaps):
     n, c = fmaps.shape[:2]
     check_arg(isinstance(a, Tensor) and a.ndim == 3 and a.shape[0] == n and a.shape[2] == c, 'a',
-              f'strata (N, n_strata, c) = ({n}, n_strata, {c})', _shape(a))
+              f'strata (N, n_strata, c) = ({n}, n_strata, {c})', shape_of(a))
     return a.float()
 
 def activation_maps(fmaps:Tensor,     # (N, c, h, w) feature maps
@@ -85,7 +85,7 @@ def mask_share(masks # (N, H, W) boolean object masks
               ) -> float:
     "Mean area share of the masks: the foreground attention of a map that ignores the object (chance level)."
     m = torch.as_tensor(masks)
-    check_arg(m.ndim == 3 and len(m) > 0, 'masks', 'boolean masks (N, H, W)', _shape(m))
+    check_arg(m.ndim == 3 and len(m) > 0, 'masks', 'boolean masks (N, H, W)', shape_of(m))
     return m.float().mean().item()
 
 # %% ../nbs/09a_report.ipynb #448298be

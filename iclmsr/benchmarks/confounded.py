@@ -17,7 +17,7 @@ from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from fastai.data.load import DataLoader
 from fastai.data.core import DataLoaders
-from ..core import check_arg, cache_dir, is_int
+from ..core import check_arg, cache_dir, is_int, is_number
 from ..data import ImageArrayDataset, array_dls
 
 # %% auto #0
@@ -453,10 +453,10 @@ def difficulty(preset:str='standard', # a name in `DIFFICULTY`
     check_arg(not unknown, 'difficulty', f"parameters among {tuple(DIFFICULTY[preset])}", sorted(unknown))
     d = {**DIFFICULTY[preset], **{k: v for k, v in overrides.items() if v is not None}}
     c, sc = d['contrast'], d['scale']
-    check_arg(isinstance(c, (int, float, np.floating)) and not isinstance(c, bool) and 0 <= c <= 1, 'contrast', 'a number in [0, 1]', c)
+    check_arg(is_number(c) and 0 <= c <= 1, 'contrast', 'a number in [0, 1]', c)
     check_arg(len(sc) == 2 and 0 < sc[0] <= sc[1] <= 1, 'scale', 'a pair 0 < lo <= hi <= 1', sc)
     check_arg(isinstance(d['polarity'], (bool, np.bool_)), 'polarity', 'True or False', d['polarity'])
-    check_arg(isinstance(d['shading'], (int, float, np.floating)) and not isinstance(d['shading'], bool) and 0 <= d['shading'] <= 1,
+    check_arg(is_number(d['shading']) and 0 <= d['shading'] <= 1,
               'shading', 'a number in [0, 1]', d['shading'])
     check_arg(all(f in BACKGROUND_FAMILIES for f in d['families']) and len(set(d['families'])) == len(d['families']),
               'families', f"distinct names from {tuple(BACKGROUND_FAMILIES)}", d['families'])
@@ -482,7 +482,7 @@ class ConfoundedDataset(ImageArrayDataset):
         check_arg(source in OBJECT_SOURCES, 'source', f"one of {tuple(OBJECT_SOURCES)}", source)
         check_arg(is_int(n) and n >= 1, 'n', 'an int >= 1', n)
         check_arg(is_int(size) and size >= 16, 'size', 'an int >= 16', size)
-        check_arg(isinstance(rho, (int, float, np.floating)) and not isinstance(rho, bool) and 0 <= rho <= 1,
+        check_arg(is_number(rho) and 0 <= rho <= 1,
                   'rho', 'a probability in [0, 1]', rho)
         check_arg(split in SPLITS, 'split', f"one of {SPLITS}", split)
         check_arg(is_int(seed) and seed >= 0, 'seed', 'an int >= 0', seed)
