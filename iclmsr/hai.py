@@ -9,17 +9,17 @@ from __future__ import annotations
 import copy
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
-from fastcore.basics import store_attr
+from fastcore.basics import store_attr, patch
 from fastcore.foundation import L
 from fastai.callback.core import Callback
-from .core import check_arg
-from .augment import ContrastiveViews, presets
+from .core import check_arg, is_int
+from .augment import ContrastiveViews, presets, preset_for
 from .models import SSLModel
 from .methods import ContrastiveMethod, MoCoV2, ema_update
 
 # %% auto #0
 __all__ = ['VIEW_OPS', 'add_one_ops', 'stage_views', 'AddOneViews', 'colour_factors', 'stage_head', 'colour_embedding',
-           'StageBranch', 'StageModel', 'HAI', 'hai_loss']
+           'StageBranch', 'StageModel', 'HAI', 'stage_branches', 'hai_loss']
 
 # %% ../nbs/11_hai.ipynb #f347e963
 VIEW_OPS = ('crop', 'jitter', 'gray', 'blur', 'flip')  # in the paper's add-one order
@@ -27,7 +27,7 @@ VIEW_OPS = ('crop', 'jitter', 'gray', 'blur', 'flip')  # in the paper's add-one 
 def add_one_ops(n_stages:int=4 # stages of the backbone
                ) -> list:      # one tuple of op names per stage
     "The paper's add-one augmentation sets: the last stage gets every op of `VIEW_OPS`, each earlier stage one op fewer (at least the crop)."
-    check_arg(isinstance(n_stages, int) and not isinstance(n_stages, bool) and n_stages >= 1, 'n_stages', 'an int >= 1', n_stages)
+    check_arg(is_int(n_stages) and n_stages >= 1, 'n_stages', 'an int >= 1', n_stages)
     return [VIEW_OPS[:max(1, len(VIEW_OPS) - (n_stages - k))] for k in range(1, n_stages + 1)]
 
 def _check_ops(ops, name='ops'):
@@ -38,8 +38,6 @@ def _check_ops(ops, name='ops'):
     return tuple(ops)
 
 # %% ../nbs/11_hai.ipynb #36052a01
-def _preset_for(size): return 'simclr32' if size <= 48 else 'simclr96' if size <= 128 else 'simclr224'
-
 def stage_views(ops,                   # op names among `VIEW_OPS`: the augmentations this pipeline applies
                 size:int,              # side of the square views
                 blur:bool|None=None,   # allow blur at all; None: only for views larger than 32 px, as the authors do
@@ -50,7 +48,7 @@ def stage_views(ops,                   # op names among `VIEW_OPS`: the augmenta
     "A `ContrastiveViews` that applies exactly the augmentations named in `ops`; every other one is switched off."
     ops = _check_ops(ops)
     check_arg(isinstance(size, int) and size >= 1, 'size', 'an int >= 1', size)
-    preset = preset or _preset_for(size)
+    preset = preset or preset_for(size)
     check_arg(preset in presets, 'preset', f"one of {list(presets)}", preset)
     blur = size > 32 if blur is None else blur
     cfg = dict(kwargs)
@@ -173,159 +171,184 @@ class HAI(Callback):
         store_attr(but='view_kwargs'); self.view_kwargs = view_kwargs
         self.built_for, self.history = None, []
 
-    # -- building ------------------------------------------------------------------------------------------------
     def before_fit(self):
         self.build()
         self.learn.loss_func = self.loss_func
 
-    def build(self):
-        "Find the base method, build the branches (once per model) and add their parameters to the learner's optimizer."
-        methods = [cb for cb in self.learn.cbs if isinstance(cb, ContrastiveMethod)]
-        check_arg(len(methods) == 1, 'cbs', 'exactly one base method callback next to HAI (e.g. [SimSiam(), HAI()])',
-                  [type(cb).__name__ for cb in self.learn.cbs])
-        check_arg(type(self.dls.train).__name__ != 'FeatureAwareDataLoader', 'cbs',
-                  "HAI outside MCL: MCL's stages are whole encoders trained one after another with feature-aware "
-                  "negatives, HAI's stages are the blocks of one encoder trained together; combining them is not supported", 'HAI in MCL')
-        self.setup(methods[0])
-        if self.learn.opt is not None: self._add_to_opt()
+# %% ../nbs/11_hai.ipynb #ha000002
+def stage_branches(model:SSLModel, # the model HAI trains: its encoder's stage shapes, its projector and predictor to copy
+                   stages:tuple,     # the stages (1-based) that get a loss; the last one is the encoder's last stage
+                   size:int,         # side of the square views
+                   embed_at:set,     # the stages whose projector input gets the colour embedding
+                   emb_dim:int       # width of the colour embedding
+                  ) -> nn.ModuleDict: # stage (as a string) -> `StageBranch`, on the model's device
+    "The branches of HAI, one per stage: a head lifting the stage's map to the last one's shape, fresh copies of the projector and predictor, and the colour embedding (the last stage has only the embedding, if any)."
+    K, shapes, c = getattr(model.encoder, 'num_stages', 1), model.encoder.stage_shapes(size), model.num_features
+    hidden = next(m for m in model.projector if isinstance(m, nn.Linear)).out_features
+    return nn.ModuleDict({str(k): StageBranch(
+        head=stage_head(shapes[k - 1][0], c, shapes[-1][1:]) if k < K else None,
+        projector=_fresh_copy(model.projector) if k < K else None,
+        predictor=_fresh_copy(model.predictor) if k < K else None,
+        emb_dim=emb_dim if k in embed_at else 0, hidden=hidden) for k in stages}).to(next(model.parameters()).device)
 
-    def setup(self, method:ContrastiveMethod):
-        "Build (once per model) the stage views, heads, projectors and embeddings; also usable before fitting."
-        model = self.learn.model
-        check_arg(isinstance(model, SSLModel), 'model', "an `SSLModel` (build one with `create_model`)", type(model).__name__)
-        self.method, enc = method, model.encoder
-        K = getattr(enc, 'num_stages', 1)
-        stages = self.stages or tuple(range(1, K + 1))
-        check_arg(max(stages) <= K, 'stages', f"stage numbers in [1, {K}]: the backbone has {K} stages", stages)
-        check_arg(K in stages, 'stages', f"a list that includes the last stage ({K}): it trains the whole encoder that evaluation reads", stages)
-        check_arg(self.ops is None or len(self.ops) == K, 'ops', f"one list of op names per stage of the backbone ({K})", self.ops)
-        check_arg(self.weights is None or len(self.weights) == len(stages), 'weights', f"one weight per stage in {stages}", self.weights)
-        cst = tuple(range(2, K + 1)) if self.colour_stages is None else tuple(self.colour_stages)
-        check_arg(all(isinstance(k, int) and 1 <= k <= K for k in cst), 'colour_stages', f"stage numbers in [1, {K}]", cst)
-        self.K, self.used = K, stages
-        self.w = dict(zip(stages, self.weights or [1.] * len(stages)))
-        self.embed_at = set(cst) if self.colour_embedding else set()
-        if self.built_for is model: return
-        size = self._image_size()
-        self.views = AddOneViews(size, self.ops, K, self.blur, **self.view_kwargs)
-        if method.aug is None: method.aug = self.views.stages[K - 1]
-        shapes, c = enc.stage_shapes(size), model.num_features
-        hidden = next(m for m in model.projector if isinstance(m, nn.Linear)).out_features
-        dev = next(model.parameters()).device
-        self.branches = nn.ModuleDict({str(k): StageBranch(
-            head=stage_head(shapes[k - 1][0], c, shapes[-1][1:]) if k < K else None,
-            projector=_fresh_copy(model.projector) if k < K else None,
-            predictor=_fresh_copy(model.predictor) if k < K else None,
-            emb_dim=self.emb_dim if k in self.embed_at else 0, hidden=hidden) for k in stages}).to(dev)
-        self.c, self.queues = c, {}
-        if hasattr(method, 'target'):  # BYOL, MoCo v2: momentum copies of the branches
-            self.target_branches = copy.deepcopy(self.branches).requires_grad_(False)
-        self.built_for = model
+@patch
+def build(self:HAI):
+    "Find the base method, build the branches (once per model) and add their parameters to the learner's optimizer."
+    methods = [cb for cb in self.learn.cbs if isinstance(cb, ContrastiveMethod)]
+    check_arg(len(methods) == 1, 'cbs', 'exactly one base method callback next to HAI (e.g. [SimSiam(), HAI()])',
+              [type(cb).__name__ for cb in self.learn.cbs])
+    check_arg(type(self.dls.train).__name__ != 'FeatureAwareDataLoader', 'cbs',
+              "HAI outside MCL: MCL's stages are whole encoders trained one after another with feature-aware "
+              "negatives, HAI's stages are the blocks of one encoder trained together; combining them is not supported", 'HAI in MCL')
+    self.setup(methods[0])
+    if self.learn.opt is not None: self._add_to_opt()
 
-    def _image_size(self) -> int:
-        ds = getattr(self.dls.train, 'dataset', None)
-        try: x = ds[0][0]
-        except Exception: x = self.dls.train.one_batch()[0][0]
-        return int(x.shape[-1])
+@patch
+def setup(self:HAI, method:ContrastiveMethod):
+    "Build (once per model) the stage views, heads, projectors and embeddings; also usable before fitting."
+    model = self.learn.model
+    check_arg(isinstance(model, SSLModel), 'model', "an `SSLModel` (build one with `create_model`)", type(model).__name__)
+    self.method, enc = method, model.encoder
+    K = getattr(enc, 'num_stages', 1)
+    stages = self.stages or tuple(range(1, K + 1))
+    check_arg(max(stages) <= K, 'stages', f"stage numbers in [1, {K}]: the backbone has {K} stages", stages)
+    check_arg(K in stages, 'stages', f"a list that includes the last stage ({K}): it trains the whole encoder that evaluation reads", stages)
+    check_arg(self.ops is None or len(self.ops) == K, 'ops', f"one list of op names per stage of the backbone ({K})", self.ops)
+    check_arg(self.weights is None or len(self.weights) == len(stages), 'weights', f"one weight per stage in {stages}", self.weights)
+    cst = tuple(range(2, K + 1)) if self.colour_stages is None else tuple(self.colour_stages)
+    check_arg(all(isinstance(k, int) and 1 <= k <= K for k in cst), 'colour_stages', f"stage numbers in [1, {K}]", cst)
+    self.K, self.used = K, stages
+    self.w = dict(zip(stages, self.weights or [1.] * len(stages)))
+    self.embed_at = set(cst) if self.colour_embedding else set()
+    if self.built_for is model: return
+    size = self._image_size()
+    self.views = AddOneViews(size, self.ops, K, self.blur, **self.view_kwargs)
+    if method.aug is None: method.aug = self.views.stages[K - 1]
+    self.branches = stage_branches(model, stages, size, self.embed_at, self.emb_dim)
+    self.c, self.queues = model.num_features, {}
+    if hasattr(method, 'target'):  # BYOL, MoCo v2: momentum copies of the branches
+        self.target_branches = copy.deepcopy(self.branches).requires_grad_(False)
+    self.built_for = model
 
-    def _add_to_opt(self):
-        """Add the branches' parameters to the last parameter group of the learner's optimizer (its hyper-parameters and
-        schedule; a group of their own would break fastai's scheduling of a single learning rate)."""
-        opt, ps = self.learn.opt, list(self.branches.parameters())
-        have = {id(p) for pg in opt.param_lists for p in pg}
-        if not ps or id(ps[0]) in have: return
-        opt.param_lists[-1] = L(list(opt.param_lists[-1]) + ps)
+@patch
+def _image_size(self:HAI) -> int:
+    ds = getattr(self.dls.train, 'dataset', None)
+    try: x = ds[0][0]
+    except Exception: x = self.dls.train.one_batch()[0][0]
+    return int(x.shape[-1])
 
-    # -- one batch -----------------------------------------------------------------------------------------------
-    def before_train(self): self.branches.train()
-    def before_validate(self): self.branches.eval()
+@patch
+def _add_to_opt(self:HAI):
+    """Add the branches' parameters to the last parameter group of the learner's optimizer (its hyper-parameters and
+    schedule; a group of their own would break fastai's scheduling of a single learning rate)."""
+    opt, ps = self.learn.opt, list(self.branches.parameters())
+    have = {id(p) for pg in opt.param_lists for p in pg}
+    if not ps or id(ps[0]) in have: return
+    opt.param_lists[-1] = L(list(opt.param_lists[-1]) + ps)
 
-    def before_batch(self):
-        drawn = self.views(self.learn.original, [k for k in self.used if k < self.K])
-        self.batch = {k: (torch.cat(v), p) for k, (v, p) in drawn.items()}
+# %% ../nbs/11_hai.ipynb #ha000004
+@patch
+def before_train(self:HAI): self.branches.train()
+@patch
+def before_validate(self:HAI): self.branches.eval()
 
-    def stage_model(self, k:int, branches=None, method_target=False) -> StageModel|SSLModel:
-        "The projector (and predictor) of stage `k` as the methods call them; the model itself for a last stage without colour."
-        b, model = (branches or self.branches)[str(k)], self.learn.model
-        if k == self.K:
-            g = self.method.target.projector if method_target else model.projector
-            if b.emb is None and not method_target: return model
-            return StageModel(g, model.predictor, b.emb_in, self.c)
-        return StageModel(b.projector, b.predictor, b.emb_in, self.c)
+@patch
+def before_batch(self:HAI):
+    drawn = self.views(self.learn.original, [k for k in self.used if k < self.K])
+    self.batch = {k: (torch.cat(v), p) for k, (v, p) in drawn.items()}
 
-    def projector_input(self, k:int,           # the stage
-                        xv:Tensor|None,        # the stage's views, concatenated (None with `fmap` for the last stage)
-                        params:list,           # their parameters (one dict per view)
-                        fmap:Tensor|None=None, # the last stage's feature map, if already computed
-                        encoder=None,          # the encoder to run; default the model's
-                        branches=None          # the branches to use; default `self.branches`
-                       ) -> Tensor:            # (2B, c) or (2B, c + d): the pooled stage feature [+ colour embedding]
-        "Stage `k`'s pooled feature of the views `xv`, with the embedding of their drawn colour factors concatenated where stage `k` embeds colour."
-        b = (branches or self.branches)[str(k)]
-        if fmap is None: fmap = (encoder or self.learn.model.encoder)(xv, stage=k)
-        fmap = fmap.float()
-        h = (b.head(fmap) if k < self.K else fmap).mean((-2, -1))
-        if b.emb is None: return h
-        return torch.cat([h, b.emb(colour_factors(params).to(h))], 1)
+@patch
+def stage_model(self:HAI, k:int, branches=None, method_target=False) -> StageModel|SSLModel:
+    "The projector (and predictor) of stage `k` as the methods call them; the model itself for a last stage without colour."
+    b, model = (branches or self.branches)[str(k)], self.learn.model
+    if k == self.K:
+        g = self.method.target.projector if method_target else model.projector
+        if b.emb is None and not method_target: return model
+        return StageModel(g, model.predictor, b.emb_in, self.c)
+    return StageModel(b.projector, b.predictor, b.emb_in, self.c)
 
-    @torch.no_grad()
-    def _targets(self, k, xv, params):
-        "The momentum targets of stage `k` (BYOL, MoCo v2)."
-        tb = self.target_branches
-        tb.train(self.learn.model.training)
-        h = self.projector_input(k, xv, params, encoder=self.method.target.encoder, branches=tb)
-        return self.stage_model(k, tb, method_target=True).projector(h)
+@patch
+def projector_input(self:HAI, k:int,           # the stage
+                    xv:Tensor|None,        # the stage's views, concatenated (None with `fmap` for the last stage)
+                    params:list,           # their parameters (one dict per view)
+                    fmap:Tensor|None=None, # the last stage's feature map, if already computed
+                    encoder=None,          # the encoder to run; default the model's
+                    branches=None          # the branches to use; default `self.branches`
+                   ) -> Tensor:            # (2B, c) or (2B, c + d): the pooled stage feature [+ colour embedding]
+    "Stage `k`'s pooled feature of the views `xv`, with the embedding of their drawn colour factors concatenated where stage `k` embeds colour."
+    b = (branches or self.branches)[str(k)]
+    if fmap is None: fmap = (encoder or self.learn.model.encoder)(xv, stage=k)
+    fmap = fmap.float()
+    h = (b.head(fmap) if k < self.K else fmap).mean((-2, -1))
+    if b.emb is None: return h
+    return torch.cat([h, b.emb(colour_factors(params).to(h))], 1)
 
-    def stage_loss(self, k:int, xv:Tensor, params:list, fmap:Tensor|None=None) -> Tensor:
-        "The base method's loss at stage `k` on its views `xv` (and their `params`)."
-        m = self.method
-        h = self.projector_input(k, xv, params, fmap)
-        if hasattr(m, 'target'):
-            m.targets = self._targets(k, xv, params) if (k < self.K or k in self.embed_at) else self._last_targets
-            self.stage_targets[k] = m.targets
-        if isinstance(m, MoCoV2): m.queue = self.queues.get(k) if k < self.K else self._last_queue
-        return m.pair_loss(h, h, self.stage_model(k))
+@patch
+@torch.no_grad()
+def _targets(self:HAI, k, xv, params):
+    "The momentum targets of stage `k` (BYOL, MoCo v2)."
+    tb = self.target_branches
+    tb.train(self.learn.model.training)
+    h = self.projector_input(k, xv, params, encoder=self.method.target.encoder, branches=tb)
+    return self.stage_model(k, tb, method_target=True).projector(h)
 
-    def total_loss(self, fmap:Tensor,   # the last stage's feature map of its views (the model's prediction)
-                   batch:dict           # stage -> (views concatenated, params), the last stage included
-                  ) -> Tensor:          # the weighted sum of the stage losses
-        "Sum over the stages of weight x base loss; the last stage reads `fmap`, the others run the encoder up to their stage."
-        m = self.method
-        self._last_targets, self._last_queue = getattr(m, 'targets', None), getattr(m, 'queue', None)
-        self.stage_targets, losses = {}, {}
-        for k in self.used:  # the last stage last: the method's targets and queue are the last stage's afterwards
-            xv, params = batch[k]
-            losses[k] = self.stage_loss(k, xv, params, fmap if k == self.K else None)
-        self.last_losses = {k: l.detach() for k, l in losses.items()}
-        return sum(self.w[k] * l for k, l in losses.items())
+@patch
+def stage_loss(self:HAI, k:int, xv:Tensor, params:list, fmap:Tensor|None=None) -> Tensor:
+    "The base method's loss at stage `k` on its views `xv` (and their `params`)."
+    m = self.method
+    h = self.projector_input(k, xv, params, fmap)
+    if hasattr(m, 'target'):
+        m.targets = self._targets(k, xv, params) if (k < self.K or k in self.embed_at) else self._last_targets
+        self.stage_targets[k] = m.targets
+    if isinstance(m, MoCoV2): m.queue = self.queues.get(k) if k < self.K else self._last_queue
+    return m.pair_loss(h, h, self.stage_model(k))
 
-    def loss_func(self, fmap, *yb):
-        return self.total_loss(fmap, {**self.batch, self.K: (self.learn.xb[0], self.learn.view_params)})
+@patch
+def total_loss(self:HAI, fmap:Tensor,   # the last stage's feature map of its views (the model's prediction)
+               batch:dict           # stage -> (views concatenated, params), the last stage included
+              ) -> Tensor:          # the weighted sum of the stage losses
+    "Sum over the stages of weight x base loss; the last stage reads `fmap`, the others run the encoder up to their stage."
+    m = self.method
+    self._last_targets, self._last_queue = getattr(m, 'targets', None), getattr(m, 'queue', None)
+    self.stage_targets, losses = {}, {}
+    for k in self.used:  # the last stage last: the method's targets and queue are the last stage's afterwards
+        xv, params = batch[k]
+        losses[k] = self.stage_loss(k, xv, params, fmap if k == self.K else None)
+    self.last_losses = {k: l.detach() for k, l in losses.items()}
+    return sum(self.w[k] * l for k, l in losses.items())
 
-    def after_step(self):
-        m = self.method
-        if hasattr(self, 'target_branches'): ema_update(self.target_branches, self.branches, m.m)
-        if isinstance(m, MoCoV2) and m.queue_size:
-            for k, t in self.stage_targets.items():
-                if k == self.K: continue
-                t = F.normalize(t.detach(), dim=-1)
-                self.queues[k] = (t if self.queues.get(k) is None else torch.cat([t, self.queues[k]]))[:m.queue_size]
+@patch
+def loss_func(self:HAI, fmap, *yb):
+    return self.total_loss(fmap, {**self.batch, self.K: (self.learn.xb[0], self.learn.view_params)})
 
-    def after_batch(self):
-        if self.training: self.history.append({k: float(v) for k, v in self.last_losses.items()})
+@patch
+def after_step(self:HAI):
+    m = self.method
+    if hasattr(self, 'target_branches'): ema_update(self.target_branches, self.branches, m.m)
+    if isinstance(m, MoCoV2) and m.queue_size:
+        for k, t in self.stage_targets.items():
+            if k == self.K: continue
+            t = F.normalize(t.detach(), dim=-1)
+            self.queues[k] = (t if self.queues.get(k) is None else torch.cat([t, self.queues[k]]))[:m.queue_size]
 
-    # -- checkpoints ---------------------------------------------------------------------------------------------
-    def training_state(self) -> dict:
-        "The branches (and their momentum copies and queues), for a checkpoint."
-        st = dict(branches=self.branches.state_dict(), queues=self.queues)
-        if hasattr(self, 'target_branches'): st['target'] = self.target_branches.state_dict()
-        return st
+@patch
+def after_batch(self:HAI):
+    if self.training: self.history.append({k: float(v) for k, v in self.last_losses.items()})
 
-    def load_training_state(self, st:dict):
-        "Restore what `training_state` saved (building the branches and their optimizer group first if no fit did)."
-        self.build()
-        self.branches.load_state_dict(st['branches']); self.queues = st['queues']
-        if 'target' in st: self.target_branches.load_state_dict(st['target'])
+# %% ../nbs/11_hai.ipynb #ha000006
+@patch
+def training_state(self:HAI) -> dict:
+    "The branches (and their momentum copies and queues), for a checkpoint."
+    st = dict(branches=self.branches.state_dict(), queues=self.queues)
+    if hasattr(self, 'target_branches'): st['target'] = self.target_branches.state_dict()
+    return st
+
+@patch
+def load_training_state(self:HAI, st:dict):
+    "Restore what `training_state` saved (building the branches and their optimizer group first if no fit did)."
+    self.build()
+    self.branches.load_state_dict(st['branches']); self.queues = st['queues']
+    if 'target' in st: self.target_branches.load_state_dict(st['target'])
 
 # %% ../nbs/11_hai.ipynb #b5802e8d
 @torch.no_grad()
