@@ -8,6 +8,12 @@ BASE = dict(epochs=2, n_train=128, n_valid=64, bs=64, seed=4, precision='fp32')
 CASES = {'simclr+iclmsr': dict(iclmsr=True, every=1), 'mocov2': dict(method='mocov2'), 'byol': dict(method='byol'),
          'mocov2+hai': dict(method='mocov2', hai=True), 'byol+hai': dict(method='byol', hai=True)}
 
+@pytest.fixture(autouse=True)
+def no_leftover_autocast():
+    "A fit that raised inside bf16 autocast (tests of bad inputs in this process) leaves autocast entered: these runs are fp32."
+    torch.set_autocast_enabled('cpu', False)
+    yield
+
 class Killed(BaseException): "Stands for a kill: not an `Exception`, so fastai and `pretrain` let it through."
 
 def same(a, b, where='state'):
