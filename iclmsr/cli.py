@@ -6,7 +6,7 @@ Docs: https://iclmsr.github.io/iclmsr/cli.html.md"""
 
 # %% ../nbs/14_cli.ipynb #cl000002
 from __future__ import annotations
-import argparse, json, time
+import argparse, json, shlex, sys, time
 from pathlib import Path
 import torch
 from .core import check_arg, PRECISIONS, NonFiniteError
@@ -15,10 +15,10 @@ from .models import ARCHS, METHODS
 from .meta import META_MODES, META_SCHEDULES
 from .distributed import distributed, is_main, on_main, world_size
 from .config import DEFAULTS
-from .runs import pretrain, evaluate, load_encoder, format_table, precision_note, DEMO, DEMO_CHOICE, REPORT_ROWS
+from .runs import pretrain, evaluate, load_encoder, format_table, precision_note, DEMO, DEMO_CHOICE, REPORT_ROWS, RunInterrupted
 
 # %% auto #0
-__all__ = ['EXAMPLES', 'demo', 'main']
+__all__ = ['EXAMPLES', 'HELP', 'demo', 'main']
 
 # %% ../nbs/14_cli.ipynb #cl000003
 # the names this module held before the run config and the runs had modules of their own
@@ -87,8 +87,10 @@ EXAMPLES = dict(
   iclmsr pretrain --iclmsr --every 4 --out runs/icl         # the same with ICL-MSR, phase 2 every 4 batches
   iclmsr pretrain --method byol --data folder:~/pets --size 64 --out runs/pets
   iclmsr pretrain --iclmsr --out runs/icl --resume          # continue an interrupted run
+  iclmsr pretrain --iclmsr --out runs/icl --resume --epochs 30   # extend a finished run to 30 epochs
   iclmsr pretrain --no-progress --out runs/log              # one line per epoch (for logs)
-exit status: 0 done, 1 training diverged (a NaN/Inf loss: the last good checkpoint is kept), 2 bad input''',
+exit status: 0 done, 1 training diverged (a NaN/Inf loss: the last good checkpoint is kept), 2 bad input,
+  130 interrupted by Ctrl-C (last.pt keeps the last finished epoch: --resume continues; encoder.pt the weights at the stop)''',
     eval='''examples:
   iclmsr eval runs/icl                     # linear probes, kNN and background reliance, as a table
   iclmsr eval runs/icl --json > icl.json   # the same numbers as JSON''',
@@ -96,9 +98,25 @@ exit status: 0 done, 1 training diverged (a NaN/Inf loss: the last good checkpoi
   iclmsr demo                              # 12 epochs on 5000 images, both runs, table and plots in runs/demo
   iclmsr demo --epochs 3 --n-train 1000    # a quick look''')
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    "Examples as written, and every option's default after its help (not for on/off flags)."
+    def _get_help_string(self, action):
+        return action.help if action.nargs == 0 else super()._get_help_string(action)
+
+HELP = dict(  # the options whose meaning is not in their name
+    epochs='epochs of training (MCL: the total over the stages); with --resume, a larger value extends a finished run',
+    bs='batch size', n_train='training images of a built-in benchmark', n_valid='validation images of a built-in benchmark',
+    size='image side in pixels', seed='seed of everything random (same seed, same machine: same numbers)',
+    n_strata='ICL-MSR: number of strata n (channel re-weightings) of the backdoor adjustment',
+    every='ICL-MSR: the meta step (phase 2) every this many batches', lr='learning rate (one-cycle schedule, Adam)',
+    wd='weight decay', rho='probability that an image of the built-in benchmark lies on its class\'s background family',
+    lam='ICL-MSR: weight λ of the backdoor-adjusted loss L_msr in L_ct + λ L_msr',
+    alpha='ICL-MSR: step size α of the virtual step of the meta step', gamma='ICL-MSR: weight γ of the strata\'s uniformity loss',
+    msr_lr='ICL-MSR: learning rate of the meta semantic regularizer', msr_floor='ICL-MSR: share of every stratum kept uniform over the channels')
+
 def _parser():
     from iclmsr import __version__
-    fmt = argparse.RawDescriptionHelpFormatter
+    fmt = _HelpFormatter
     p = argparse.ArgumentParser(prog='iclmsr', description='Contrastive learning robust to backgrounds (ICL-MSR), on fastai.',
                                 epilog=EXAMPLES['iclmsr'], formatter_class=fmt)
     p.add_argument('--version', action='version', version=f"iclmsr {__version__}")
@@ -115,13 +133,13 @@ def _parser():
     pt.add_argument('--arch', default=DEFAULTS['arch'], choices=list(ARCHS))
     pt.add_argument('--cifar-stem', action='store_true', help='a stem that does not downsample (32 px images)')
     for k in ('epochs', 'bs', 'n_train', 'n_valid', 'size', 'seed', 'n_strata', 'every'):
-        pt.add_argument('--' + k.replace('_', '-'), type=int, default=DEFAULTS[k])
+        pt.add_argument('--' + k.replace('_', '-'), type=int, default=DEFAULTS[k], help=HELP[k])
     pt.add_argument('--stages', type=int, default=DEFAULTS['stages'],
                     help='MCL stages: 1 is the plain method; > 1 trains multistage contrastive learning (simclr or mocov2), '
                          '--epochs split equally over the stages')
     pt.add_argument('--clusters', type=int, default=DEFAULTS['clusters'], help='MCL: k-means clusters after every stage')
     for k in ('lr', 'wd', 'rho', 'lam', 'alpha', 'gamma', 'msr_lr', 'msr_floor'):
-        pt.add_argument('--' + k.replace('_', '-'), type=float, default=DEFAULTS[k])
+        pt.add_argument('--' + k.replace('_', '-'), type=float, default=DEFAULTS[k], help=HELP[k])
     pt.add_argument('--meta-mode', default=DEFAULTS['meta_mode'], choices=list(META_MODES))
     pt.add_argument('--schedule', default=DEFAULTS['schedule'], choices=list(META_SCHEDULES))
     pt.add_argument('--precision', default=DEFAULTS['precision'], choices=list(PRECISIONS),
@@ -151,25 +169,40 @@ def _parser():
     de.add_argument('--no-progress', action='store_true')
     return p
 
+def _resume_command(argv:list) -> str:
+    "The command line that continues an interrupted `iclmsr pretrain ...`."
+    return 'iclmsr ' + ' '.join(shlex.quote(x) for x in argv) + ('' if '--resume' in argv else ' --resume')
+
 def main(argv=None):
     "The `iclmsr` command."
     p = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     a = p.parse_args(argv)
+    bars = not getattr(a, 'no_progress', False) and sys.stdout.isatty()  # no bar bytes in a redirected output: one line per epoch
     try:
         if a.cmd == 'pretrain':
             cfg = {k: getattr(a, k) for k in DEFAULTS if hasattr(a, k)}
             cfg.update(cifar_stem=a.cifar_stem, iclmsr=a.iclmsr, skip_nonfinite_meta=a.skip_nonfinite_meta)
             with distributed():  # under torchrun: data-parallel, rank 0 writes and prints (iclmsr.distributed)
-                m = pretrain(cfg, a.out, resume=a.resume, progress=not a.no_progress, overwrite=a.overwrite, tensorboard=a.tensorboard)
+                m = pretrain(cfg, a.out, resume=a.resume, progress=bars, overwrite=a.overwrite, tensorboard=a.tensorboard)
                 on_main(print, json.dumps(m))
         elif a.cmd == 'eval':
             if is_main():  # under torchrun: rank 0 evaluates, the other ranks have nothing to do
-                res = evaluate(a.run, n_eval=a.n_eval, progress=not a.no_progress and not a.json)
+                res = evaluate(a.run, n_eval=a.n_eval, progress=bars and not a.json)
+                stopped = torch.load(Path(a.run)/'encoder.pt', weights_only=False, map_location='cpu').get('stopped')
+                if stopped: print(f"note: {a.run} was stopped in epoch {stopped[0] + 1} (Ctrl-C): these are the weights at the stop; "
+                                  "`iclmsr pretrain ... --resume` finishes it", file=sys.stderr)
                 print(json.dumps(res, indent=1) if a.json else format_table({Path(a.run).name: res}, [(k, k) for k in res]))
         else:
             check_arg(world_size() == 1, 'demo', 'run in one process (`iclmsr demo`, without torchrun)', f'{world_size()} processes')
-            demo(a.out, progress=not a.no_progress, precision=a.precision, preset=a.preset, epochs=a.epochs, n_train=a.n_train,
+            demo(a.out, progress=bars, precision=a.precision, preset=a.preset, epochs=a.epochs, n_train=a.n_train,
                  seed=a.seed)
+    except RunInterrupted as e:  # Ctrl-C, stopped at a safe point
+        p.exit(130, f"iclmsr {a.cmd}: {e}; continue with: {_resume_command(argv)}\n")
+    except KeyboardInterrupt:  # Ctrl-C outside training, or a second Ctrl-C
+        out = Path(getattr(a, 'out', '') or '.')
+        more = f"; continue with: {_resume_command(argv)}" if a.cmd == 'pretrain' and (out/'last.pt').exists() else ''
+        p.exit(130, f"iclmsr {a.cmd}: interrupted{more}\n")
     except NonFiniteError as e:  # the run diverged: not a bad input
         p.exit(1, f"iclmsr {a.cmd}: error: {e}\n")
     except (ValueError, OSError) as e:  # bad input: a missing or unreadable file, a bad option

@@ -18,8 +18,8 @@ from .mcl import check_mcl_method
 from .hai import HAI
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'check_config', 'resolve_config', 'build_dls', 'build_model', 'iclmsr_kwargs', 'hai_kwargs',
-           'run_callbacks']
+__all__ = ['DEFAULTS', 'BENCHMARK_ONLY', 'check_config', 'resolve_config', 'build_dls', 'build_model', 'iclmsr_kwargs',
+           'hai_kwargs', 'run_callbacks']
 
 # %% ../nbs/12_config.ipynb #165d5a9b
 DEFAULTS = dict(
@@ -28,6 +28,8 @@ DEFAULTS = dict(
     n_strata=4, lam=0.5, alpha=0.1, gamma=0.1, msr_lr=1e-3, msr_floor=0.0, meta_mode='first_order', schedule='batch', every=4,
     hidden_dim=None, out_dim=None, stages=1, clusters=10,
     skip_nonfinite_meta=False, hai=False, colour_embedding=True)
+
+BENCHMARK_ONLY = ('preset', 'n_train', 'n_valid', 'rho')  # options of the built-in benchmarks, None in a folder run's config
 
 def check_config(cfg:dict) -> dict:
     "`cfg` completed with `DEFAULTS` and checked; errors name the option. A legacy `bf16` flag becomes `precision`."
@@ -43,6 +45,11 @@ def check_config(cfg:dict) -> dict:
     d = c['data']
     check_arg(isinstance(d, str) and (d in OBJECT_SOURCES or d.startswith('folder:')), 'data',
               f"one of {tuple(OBJECT_SOURCES)} or 'folder:PATH'", d)
+    if d.startswith('folder:'):  # the folder's own images, all of them: the benchmark's options do not apply, and are not recorded
+        for k in BENCHMARK_ONLY:
+            check_arg(c[k] in (None, DEFAULTS[k]), k, f"left out with --data folder:PATH (every image of the folder is used; "
+                      f"`{k}` is an option of the built-in benchmarks)", c[k])
+        c.update({k: DEFAULTS[k] for k in BENCHMARK_ONLY})  # checked below as usual, then recorded as None
     check_arg(c['preset'] in DIFFICULTY, 'preset', f"one of {tuple(DIFFICULTY)}", c['preset'])
     check_arg(c['method'] in METHODS, 'method', f"one of {tuple(METHODS)}", c['method'])
     check_arg(c['arch'] in ARCHS, 'arch', f"one of {ARCHS}", c['arch'])
@@ -73,6 +80,7 @@ def check_config(cfg:dict) -> dict:
     for k in ('iclmsr', 'cifar_stem', 'skip_nonfinite_meta'): check_arg(isinstance(c[k], bool), k, 'True or False', c[k])
     for k in ('hidden_dim', 'out_dim'):
         check_arg(c[k] is None or (is_int(c[k]) and c[k] >= 1), k, 'None or an int >= 1', c[k])
+    if d.startswith('folder:'): c.update({k: None for k in BENCHMARK_ONLY})
     return c
 
 def resolve_config(cfg:dict, device=None) -> dict:

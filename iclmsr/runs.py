@@ -6,12 +6,13 @@ Docs: https://iclmsr.github.io/iclmsr/runs.html.md"""
 
 # %% ../nbs/13_runs.ipynb #0b545cd7
 from __future__ import annotations
-import copy, csv, io, json, pickle, random, sys, time, zipfile
+import copy, csv, io, json, os, pickle, random, signal, sys, threading, time, zipfile
+from contextlib import contextmanager
 from pathlib import Path
 import torch
 from fastcore.basics import store_attr
 from fastai.learner import Learner
-from fastai.callback.core import Callback
+from fastai.callback.core import Callback, CancelFitException
 from fastai.optimizer import Adam
 import fastai.callback.progress, fastai.callback.schedule  # progress bars, Learner.no_bar, fit_one_cycle
 from .core import (check_arg, seed_everything, default_device, resolve_precision, native_bf16, atomic_write, atomic_save,
@@ -20,14 +21,15 @@ from .benchmarks.confounded import ConfoundedDataset, SPLITS
 from .meta import NonFiniteGuard
 from .mcl import train_mcl, MCLEncoder
 from .msr import MetaSemanticRegularizer
-from .distributed import DDPTrainer, is_main, main_first, on_main
+from .distributed import DDPTrainer, is_main, main_first, on_main, world_size
 from .config import check_config, resolve_config, build_dls, build_model, iclmsr_kwargs, run_callbacks
 
 # %% auto #0
 __all__ = ['RUN_VERSION', 'RUN_FILES', 'DEMO', 'DEMO_CHOICE', 'REPORT_ROWS', 'build_learner', 'EpochSeeder', 'training_state',
            'load_training_state', 'Checkpoint', 'write_metrics', 'load_checkpoint', 'check_run_folder', 'resume_state',
-           'EpochReport', 'tensorboard_callback', 'pretrain', 'pretrain_mcl', 'load_encoder', 'eval_splits', 'evaluate',
-           'machine', 'precision_note', 'run_and_evaluate', 'format_table']
+           'run_lock', 'RunInterrupted', 'StopOnInterrupt', 'EpochReport', 'tensorboard_callback', 'pretrain',
+           'pretrain_mcl', 'check_run_record', 'load_encoder', 'eval_splits', 'evaluate', 'machine', 'precision_note',
+           'run_and_evaluate', 'format_table']
 
 # %% ../nbs/13_runs.ipynb #1851a521
 def build_learner(cfg:dict, dls=None, device=None, extra_cbs=()) -> Learner:
@@ -73,13 +75,18 @@ class Checkpoint(Callback):
         self.start = resume_state['epoch'] + 1 if resume_state else 0
         self.saved = resume_state['epoch'] if resume_state else None  # the epoch of the last good checkpoint
     def before_fit(self):
-        if self.resume_state: load_training_state(self.learn, self.resume_state['state'])
+        if self.resume_state:
+            load_training_state(self.learn, self.resume_state['state'])
+            sm = self.resume_state.get('smooth_loss')  # fastai's running train loss: a resumed epoch logs what it would have
+            if sm is not None: self.recorder.smooth_loss.count, self.recorder.smooth_loss.val = sm['count'], sm['val']
         else: self.save(-1)  # the initial state: a run always has a last good checkpoint, even if epoch 0 diverges
         self.t0 = time.time()
     def save(self, epoch:int):
         "Write `last.pt` atomically: the training state at the end of `epoch` (-1: before the first), metrics and config."
+        sm = self.recorder.smooth_loss
         on_main(atomic_save, dict(epoch=epoch, state=training_state(self.learn), metrics=self.metrics, config=self.cfg,
-                                  version=RUN_VERSION), self.out/'last.pt')  # rank 0 alone writes
+                                  smooth_loss=dict(count=sm.count, val=sm.val), version=RUN_VERSION),
+                self.out/'last.pt')  # rank 0 alone writes
         self.saved = epoch
     def after_epoch(self):
         if self.epoch < self.start: return  # an epoch skipped on resume: fastai still calls after_epoch
@@ -140,12 +147,71 @@ def resume_state(out:Path, cfg:dict, device=None) -> dict|None:
     if not (out/'last.pt').exists(): return None
     st = load_checkpoint(out/'last.pt')
     old = resolve_config(st['config'], device)
+    if cfg['epochs'] > old['epochs']: old['epochs'] = cfg['epochs']  # extending a run: more epochs, same everything else
+    elif cfg['epochs'] < st['epoch'] + 1:
+        raise ValueError(f"argument `epochs`: the run in {out} has trained {st['epoch'] + 1} epochs already; "
+                         f"--resume --epochs N continues it to N > {st['epoch'] + 1} epochs (got {cfg['epochs']})")
     diff = [k for k in cfg if old.get(k) != cfg[k]]
     if diff:
         raise ValueError(f"argument `resume`: the run in {out} has other options; these differ: "
                          + ', '.join(f"{k} (run {old.get(k)!r}, now {cfg[k]!r})" for k in diff)
                          + "; resume it with its own options, or start a new run with another --out")
     return st
+
+# %% ../nbs/13_runs.ipynb #10bd9875
+try: import fcntl
+except ImportError: fcntl = None  # Windows: no advisory locks; run folders are not locked there
+
+def _lock_holder(path:Path) -> str:
+    try: return path.read_text().strip() or '?'
+    except OSError: return '?'
+
+@contextmanager
+def run_lock(out:Path):
+    "Hold the run folder `out` for this process while the block runs (rank 0 only); a `ValueError` if another process holds it."
+    if not is_main() or fcntl is None: yield; return
+    out = Path(out)
+    check_arg(not out.exists() or out.is_dir(), 'out', 'a folder (for the run)', f"{out} (a file)")
+    check_writable(out)  # created if missing; a one-line error if it cannot be written
+    lock = out/'.lock'
+    while True:
+        f = open(lock, 'a+')
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            raise ValueError(f"argument `out`: the run folder {out} is in use by process {_lock_holder(lock)} (another "
+                             "`iclmsr pretrain`); wait for it to end, or choose another --out") from None
+        try: same = os.stat(lock).st_ino == os.fstat(f.fileno()).st_ino
+        except FileNotFoundError: same = False
+        if same: break
+        f.close()  # the holder removed the file just before we locked it: lock the new one
+    old = _lock_holder(lock)
+    if old != '?' and old != str(os.getpid()):
+        print(f"iclmsr: taking over the run folder {out} from process {old}, which is no longer running", file=sys.stderr)
+    f.seek(0); f.truncate(); f.write(f"{os.getpid()}\n"); f.flush()
+    try: yield
+    finally:
+        lock.unlink(missing_ok=True)
+        f.close()
+
+# %% ../nbs/13_runs.ipynb #31c5bd0d
+class RunInterrupted(Exception):
+    "Training was stopped by Ctrl-C (SIGINT) at a safe point; the message says where and what was kept."
+
+class StopOnInterrupt(Callback):
+    "On Ctrl-C during fit: finish the current batch, then stop the fit; `stopped` is (epoch, batch) or None. Main thread, one process only."
+    order = 70  # after the other callbacks' after_batch: the batch counts fully (step, iteration, smoothed loss)
+    def before_fit(self):
+        self.stopped, self.hit, self.old = None, False, None
+        if threading.current_thread() is threading.main_thread() and world_size() == 1:
+            self.old = signal.signal(signal.SIGINT, self._on_sigint)
+    def _on_sigint(self, signum, frame):
+        if self.hit: raise KeyboardInterrupt  # a second Ctrl-C: stop at once
+        self.hit = True
+    def after_batch(self):
+        if self.hit: self.stopped = (self.epoch, self.iter); raise CancelFitException
+    def after_fit(self):
+        if self.old is not None: signal.signal(signal.SIGINT, self.old); self.old = None
 
 # %% ../nbs/13_runs.ipynb #4a0c3b4c
 class EpochReport(Callback):
@@ -195,15 +261,24 @@ def pretrain(cfg:dict,                 # the run's options (see `DEFAULTS`)
     "Pretrain an encoder with the run `cfg`; saves everything a later `eval` or `--resume` needs in `out`."
     cfg = resolve_config(cfg, device)  # 'auto' precision resolved: the run folder says what it ran with
     out = Path(out).expanduser()
+    with run_lock(out):  # one process per run folder, from the first check to the last write
+        fresh = not (resume and (out/'last.pt').exists())
+        try: return _pretrain(cfg, out, resume, progress, device, overwrite, tensorboard)
+        except (ValueError, OSError):
+            if fresh and is_main() and not (out/'last.pt').exists(): (out/'config.json').unlink(missing_ok=True)  # refused: no half run
+            raise
+
+def _pretrain(cfg, out, resume, progress, device, overwrite, tensorboard):
     if is_main(): check_run_folder(out, resume, overwrite)  # rank 0 alone reads and writes the run folder
     tb = [tensorboard_callback(out)] if tensorboard and is_main() else []  # a missing package fails before anything runs
     if cfg['stages'] > 1:
         check_arg(not tensorboard, 'tensorboard', 'off for multistage runs (--stages > 1)', tensorboard)
-        return pretrain_mcl(cfg, out, resume, progress, device, overwrite)
+        return pretrain_mcl(cfg, out, resume, progress, device, overwrite, lock=False)  # the lock is held already
     state = resume_state(out, cfg, device) if resume else None
     start = state['epoch'] + 1 if state else 0
     ckpt = Checkpoint(out, cfg, state)
-    cbs = [EpochSeeder(cfg['seed']), DDPTrainer(), ckpt, EpochReport(line=not progress and is_main()), *tb]  # DDPTrainer: a no-op in one process; one epoch line, from rank 0
+    stop = StopOnInterrupt()
+    cbs = [EpochSeeder(cfg['seed']), DDPTrainer(), ckpt, EpochReport(line=not progress and is_main()), stop, *tb]  # DDPTrainer: a no-op in one process; one epoch line, from rank 0
     with main_first():  # rank 0 builds the data cache, the other ranks then read it; bad data fails here: nothing written yet
         learn = build_learner(cfg, device=device, extra_cbs=cbs)
     on_main(_prepare_out, out, 32 * sum(t.numel() for t in learn.model.state_dict().values()), fresh=state is None)
@@ -221,12 +296,20 @@ def pretrain(cfg:dict,                 # the run's options (see `DEFAULTS`)
         raise
     icl = getattr(learn, 'iclmsr', None)
     on_main(atomic_save, dict(model=learn.model.state_dict(), msr=None if icl is None else icl.msr.state_dict(), config=cfg,
-                              version=RUN_VERSION), out/'encoder.pt')
+                              version=RUN_VERSION, stopped=stop.stopped), out/'encoder.pt')
+    if stop.stopped:
+        e, b = stop.stopped
+        raise RunInterrupted(f"interrupted in epoch {e + 1}/{cfg['epochs']} (batch {b + 1}); {out/'encoder.pt'} holds the weights "
+                             f"at the stop, {out/'last.pt'} the end of " + (f"epoch {ckpt.saved + 1}" if ckpt.saved >= 0 else 'no epoch yet'))
     return ckpt.metrics[-1] if ckpt.metrics else {}
 
 # %% ../nbs/13_runs.ipynb #10ec7cc1
-def pretrain_mcl(cfg:dict, out:Path, resume:bool=False, progress:bool=True, device=None, overwrite:bool=False) -> dict:
+def pretrain_mcl(cfg:dict, out:Path, resume:bool=False, progress:bool=True, device=None, overwrite:bool=False,
+                 lock:bool=True # hold the run folder's lock (`pretrain` holds it already when it calls this)
+                ) -> dict:
     "`pretrain` with `--stages` > 1: MCL (`iclmsr.mcl.train_mcl`), `--epochs` split equally over the stages; saves the `MCLEncoder`."
+    if lock:
+        with run_lock(out): return pretrain_mcl(cfg, out, resume, progress, device, overwrite, lock=False)
     check_arg(not resume, 'resume', 'off for multistage runs (--stages > 1): they start again from stage 1', resume)
     if is_main(): check_run_folder(out, resume, overwrite)
     seed_everything(cfg['seed'])
@@ -245,6 +328,20 @@ def pretrain_mcl(cfg:dict, out:Path, resume:bool=False, progress:bool=True, devi
     return metrics[-1]
 
 # %% ../nbs/13_runs.ipynb #3c01456c
+def check_run_record(run:Path, cfg:dict):
+    "A `ValueError` if the run's `config.json` (its record) is unreadable or disagrees with the checkpoint's own config `cfg`."
+    f = Path(run)/'config.json'
+    if not f.exists(): return
+    try: rec = check_config(json.loads(f.read_text()))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"run {run}: config.json is not valid JSON ({e}); encoder.pt holds the run's own config: "
+                         "restore config.json from it, or retrain") from None
+    except ValueError as e: raise ValueError(f"run {run}: config.json is not a valid run config ({e}); edited by hand?") from None
+    diff = sorted(k for k in cfg if rec.get(k) != cfg[k])
+    if diff:
+        raise ValueError(f"run {run}: config.json and encoder.pt disagree on " + ', '.join(f"{k} (config.json {rec.get(k)!r}, "
+                         f"encoder.pt {cfg[k]!r})" for k in diff) + ": the folder was edited or files were copied between runs")
+
 def load_encoder(run:str|Path, device=None):
     "The trained `SSLModel` of a run folder (and its regularizer, or None), with the run's config."
     run = Path(run)
@@ -252,6 +349,7 @@ def load_encoder(run:str|Path, device=None):
     ck = load_checkpoint(run/'encoder.pt')
     try: cfg = check_config(ck['config'])
     except ValueError as e: raise ValueError(f"run {run}: {e} (written by a newer iclmsr? upgrade iclmsr)") from None
+    check_run_record(run, cfg)
     model = build_model(cfg)
     if cfg['stages'] > 1: model = MCLEncoder([model.encoder] + [copy.deepcopy(model.encoder) for _ in range(cfg['stages'] - 1)])
     model.load_state_dict(ck['model'])
@@ -275,11 +373,9 @@ def evaluate(run:str|Path, n_eval:int=2000, progress:bool=True, device=None) -> 
     from iclmsr.report import background_report
     model, msr, cfg = load_encoder(run, device)
     check_arg(isinstance(n_eval, int) and n_eval >= 10, 'n_eval', 'an int >= 10', n_eval)
-    if cfg['data'].startswith('folder:'):
+    if cfg['data'].startswith('folder:'):  # the folder's own split: probes trained on its training images, tested on the rest
         dls = build_dls(cfg, device='cpu')
-        ftr, fva = (extract_features(model, torch.stack([dl.dataset[i][0] for i in range(len(dl.dataset))]), progress=progress)
-                    for dl in (dls.train, dls.valid))
-        ytr, yva = (torch.tensor([int(dl.dataset[i][1]) for i in range(len(dl.dataset))]) for dl in (dls.train, dls.valid))
+        (ftr, ytr), (fva, yva) = (extract_features(model, ds, progress=progress, with_labels=True) for ds in (dls.train_ds, dls.valid_ds))
         res = dict(linear=linear_probe(ftr, ytr, fva, yva), knn200=knn_accuracy(ftr, ytr, fva, yva),
                    knn5=knn_accuracy(ftr, ytr, fva, yva, k=5, weighted=False))
     else:
