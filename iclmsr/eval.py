@@ -99,7 +99,7 @@ def _batch_source(data, name, size):
         for i in r:
             img, y = get(i)
             a = _resized(_image_of(img, name, i), size)
-            a = torch.from_numpy(a).permute(2, 0, 1).float().div(255) if isinstance(a, np.ndarray) else a
+            a = torch.tensor(a).permute(2, 0, 1).float().div(255) if isinstance(a, np.ndarray) else a  # a copy: PIL's pixels are read-only
             if not first: first.append(tuple(a.shape[-2:]))
             check_arg(tuple(a.shape[-2:]) == first[0], name, f'images of one size (pass `size` to squish them to one), the first is {first[0]}', f"item {i} of {tuple(a.shape[-2:])}")
             xs.append(a); ys.append(y)
@@ -379,17 +379,18 @@ class OnlineLinearProbe(_MetricCallback):
 
 # %% ../nbs/09_eval.ipynb #e0f7fd18
 def _images_labels(d, name):
-    "(images, labels) of a dataset with `.images`/`.labels` or of a pair."
+    "(images, labels) of a pair or a dataset with `.images`/`.labels`; else (d, None): anything `extract_features` reads labels from."
     if isinstance(d, (tuple, list)):
-        check_arg(len(d) == 2, name, 'a dataset with `.images` and `.labels`, or a pair (images, labels)', len(d))
+        check_arg(len(d) == 2, name, 'a pair (images, labels), or labelled data that `extract_features` takes', len(d))
         return d
-    check_arg(hasattr(d, 'images') and hasattr(d, 'labels'), name, 'a dataset with `.images` and `.labels`, or a pair (images, labels)', type(d).__name__)
-    return d.images, d.labels
+    if hasattr(d, 'images') and hasattr(d, 'labels'): return d.images, d.labels
+    _batch_source(d, name, None)  # refused here, naming `name`, if `extract_features` cannot read it
+    return d, None
 
 class KNNMonitor(_MetricCallback):
     "kNN accuracy of the frozen features of `test` against those of `train`, computed at the end of every validation."
     order = 1  # before the Recorder (50) logs the metrics of the validation
-    def __init__(self, train,            # memory bank: a dataset with `.images`, `.labels`, or a pair (images, labels)
+    def __init__(self, train,            # memory bank: a pair (images, labels), or labelled data `extract_features` takes (e.g. `dls.train`)
                  test,                    # queries, likewise
                  k:int=200,               # neighbours
                  tau:float=0.1,           # vote temperature
@@ -406,9 +407,10 @@ class KNNMonitor(_MetricCallback):
     def before_fit(self): self._add_metric()
 
     def after_validate(self):
-        f = lambda ims: extract_features(self.learn.model, ims, bs=self.bs, progress=False)
-        self.value = knn_accuracy(f(self.train_[0]), self.train_[1], f(self.test_[0]), self.test_[1],
-                                  k=self.k, tau=self.tau, weighted=self.weighted)
+        def f(ims, y):
+            if y is not None: return extract_features(self.learn.model, ims, bs=self.bs, progress=False), y
+            return extract_features(self.learn.model, ims, bs=self.bs, progress=False, with_labels=True)
+        self.value = knn_accuracy(*f(*self.train_), *f(*self.test_), k=self.k, tau=self.tau, weighted=self.weighted)
         self.accuracy.append(self.value)
 
 # %% ../nbs/09_eval.ipynb #de7ff935
