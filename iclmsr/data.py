@@ -6,7 +6,7 @@ Docs: https://iclmsr.github.io/iclmsr/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #da000005
 from __future__ import annotations
-import os, random
+import os, random, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -17,7 +17,8 @@ from fastai.data.core import DataLoaders
 from .core import check_arg, default_device, placeholder_loss, is_int, moved_names
 
 # %% auto #0
-__all__ = ['ImageArrayDataset', 'ArrayDataLoader', 'array_dls', 'image_folder_dls', 'torchvision_dataset', 'torchvision_dls']
+__all__ = ['ImageArrayDataset', 'ArrayDataLoader', 'array_dls', 'image_folder_dls', 'image_array_dataset', 'torchvision_dataset',
+           'torchvision_dls']
 
 # %% ../nbs/01_data.ipynb #fa12d2e4
 class ImageArrayDataset(torch.utils.data.Dataset):
@@ -166,11 +167,110 @@ def image_folder_dls(path:str|Path,       # ImageFolder-style directory: path/<c
     dsets = dblock.datasets(p)
     if not len(dsets.train) or not len(dsets.valid):
         raise ValueError(f"image folder {p} has too few images ({len(dsets.items)}) to split with valid_pct={valid_pct}")
+    if len(dsets.vocab) < 2:  # a warning, not an error: self-supervised training needs no labels
+        warnings.warn(f"image folder {p} has one class ({dsets.vocab[0]!r}): training works, but a probe on one class scores 1.0 "
+                      f"whatever the encoder learned; for a meaningful probe put each class in its own folder, {p}/<class>/<image>")
     dls = dsets.dataloaders(bs=bs, drop_last=len(dsets.train) >= bs, num_workers=num_workers, path=p,
                             device=default_device(device), after_item=dblock.item_tfms, after_batch=dblock.batch_tfms)
     dls.train.rng = random.Random(seed)
-    for d in (dls.train_ds, dls.valid_ds): d.loss_func = placeholder_loss
+    for d in (dls.train_ds, dls.valid_ds): d.loss_func, d.image_size = placeholder_loss, size  # `image_size`: what `image_array_dataset` squishes to
     return dls
+
+# %% ../nbs/01_data.ipynb #91568440
+def _describe(v) -> str:
+    "A short description of `v` for an error message: its type, and its dtype and shape when it has them."
+    s = type(v).__name__
+    if hasattr(v, 'dtype') and hasattr(v, 'shape'): s += f" {str(v.dtype).replace('torch.', '')} {tuple(v.shape)}"
+    elif hasattr(v, 'size') and hasattr(v, 'mode'): s += f" {v.mode} {v.size[0]}x{v.size[1]}"
+    return s
+
+def _image_of(img, name, i):
+    "Item `i`'s image: uint8 (H, W, 3) numpy from a PIL image or uint8 HWC/CHW array, or float (3, H, W) in [0, 1] kept as it is."
+    from PIL import Image
+    if isinstance(img, Image.Image): return _rgb8(img, f"item {i} of `{name}`")
+    if isinstance(img, (np.ndarray, torch.Tensor)):
+        t = torch.as_tensor(img).detach().cpu()
+        if isinstance(t, torch.Tensor): t = t.as_subclass(torch.Tensor)  # fastai's TensorImage: a plain tensor
+        if t.ndim == 2: t = t[..., None] if t.dtype == torch.uint8 else t[None]   # one grey channel
+        if t.ndim == 3 and t.dtype == torch.uint8:
+            hwc = t if t.shape[-1] in (1, 3) else t.permute(1, 2, 0) if t.shape[0] in (1, 3) else None
+            if hwc is not None: return np.ascontiguousarray(hwc.expand(*hwc.shape[:2], 3).numpy())
+        if t.ndim == 3 and t.is_floating_point() and t.shape[0] in (1, 3):
+            ok = bool(torch.isfinite(t).all()) and 0 <= t.min() and t.max() <= 1
+            check_arg(ok, name, 'float images in [0, 1] (not normalised: the encoder normalises them itself)',
+                      f"item {i} with pixels in [{t.min():.3g}, {t.max():.3g}]" if ok is False and torch.isfinite(t).all() else f"item {i} with NaN or Inf pixels")
+            return t.float().expand(3, *t.shape[1:])
+    check_arg(False, name, 'images: PIL images, uint8 (H, W, 3) or (3, H, W), or float (3, H, W) in [0, 1]', f"item {i}: {_describe(img)}")
+
+def _resized(a, size):
+    "The image `a` (uint8 HWC or float CHW) squished to `size` x `size` (bilinear), as `image_folder_dls` does; as it is if `size` is None."
+    if size is None: return a
+    if isinstance(a, np.ndarray):
+        if a.shape[:2] == (size, size): return a
+        from PIL import Image
+        return np.asarray(Image.fromarray(a).resize((size, size), Image.BILINEAR))
+    if a.shape[-2:] == (size, size): return a
+    return F.interpolate(a[None], size=(size, size), mode='bilinear', antialias=True, align_corners=False)[0].clamp(0, 1)
+
+def _label_of(y):
+    "An item's label as an int, or None when it has none (or not a single integer)."
+    if y is None: return None
+    try: t = torch.as_tensor(y)
+    except (TypeError, ValueError, RuntimeError): return None
+    t = t.as_subclass(torch.Tensor) if isinstance(t, torch.Tensor) else t
+    return int(t) if t.ndim == 0 and not t.is_floating_point() and t.dtype != torch.bool else None
+
+def _split_item(item):
+    "(image, label or None) of an item: a pair (image, label), a 1-tuple, or an image alone."
+    if isinstance(item, (tuple, list)): return item[0], (_label_of(item[1]) if len(item) > 1 else None)
+    return item, None
+
+def _item_source(data, name):
+    "(number of items, i -> (image, label or None), class names or None) of a dataset or a loader: the items as its loader makes them."
+    from fastai.data.core import DataLoaders
+    import torch.utils.data as tud
+    check_arg(not isinstance(data, DataLoaders), name, 'one set of images: `dls.train` or `dls.valid`, not both (a `DataLoaders`)', type(data).__name__)
+    classes = None
+    if isinstance(data, DataLoader):                      # fastai: its items after `after_item` (e.g. resized)
+        vocab = getattr(data, 'vocab', None)
+        classes = list(vocab) if vocab is not None and not isinstance(vocab, (int, np.integer)) else None
+        check_arg(data.indexed, name, 'a DataLoader over an indexed dataset', type(data.dataset).__name__)
+        return len(data.dataset), lambda i: _split_item(data.do_item(i)), classes
+    if isinstance(data, tud.DataLoader): data = data.dataset  # torch: its dataset, in order
+    ok = hasattr(data, '__getitem__') and hasattr(data, '__len__') and not isinstance(data, (str, bytes, np.ndarray, torch.Tensor))
+    check_arg(ok, name, 'images with labels: an ImageArrayDataset, a fastai Datasets, TfmdLists or DataLoader, a torch Dataset '
+              'of (image, label), uint8 (N, H, W, 3) or float (N, 3, H, W) in [0, 1]', _describe(data))
+    vocab = getattr(data, 'vocab', None) if not hasattr(data, 'classes') else data.classes
+    if vocab is not None and not isinstance(vocab, (int, np.integer)):
+        try: classes = [str(c) for c in (vocab[-1] if len(vocab) and isinstance(vocab[0], (list, tuple)) else vocab)]
+        except TypeError: classes = None
+    return len(data), lambda i: _split_item(data[i]), classes
+
+def image_array_dataset(data,               # images with labels: see above
+                        size:int|None=None, # squish every image to size x size; None: `data.image_size`, else as they are (one size)
+                        name:str='data'     # the argument's name in error messages
+                       ) -> ImageArrayDataset: # uint8 (N, H, W, 3) images in memory, int64 labels (-1: none), classes
+    "The images and labels of a dataset or loader in memory, once, as an `ImageArrayDataset` (an `ImageArrayDataset` is returned as it is)."
+    import torch.utils.data as tud
+    inner = getattr(data, 'dataset', None) if isinstance(data, (DataLoader, tud.DataLoader)) else None
+    if hasattr(inner, 'images') and hasattr(inner, 'labels'): data = inner  # an ArrayDataLoader: its dataset
+    if isinstance(data, ImageArrayDataset) and size is None: return data
+    if size is not None: check_arg(_is_int(size) and size >= 1, 'size', 'an int >= 1 or None', size)
+    if hasattr(data, 'images') and hasattr(data, 'labels'):
+        return ImageArrayDataset(data.images, data.labels, getattr(data, 'classes', None), resize=size)
+    n, get, classes = _item_source(data, name)
+    check_arg(n >= 1, name, 'at least one image', n)
+    size = size or getattr(data, 'image_size', None)
+    images, labels = [], np.full(n, -1, np.int64)
+    for i in range(n):
+        img, y = get(i)
+        a = _resized(_image_of(img, name, i), size)
+        if not isinstance(a, np.ndarray): a = a.mul(255).round().byte().permute(1, 2, 0).numpy()  # float in [0, 1]: 8 bits
+        if images and a.shape != images[0].shape:
+            check_arg(False, name, f'images of one size (pass `size` to squish them to one), item 0 is {images[0].shape[:2]}', f"item {i} of {a.shape[:2]}")
+        images.append(a)
+        if y is not None: labels[i] = y
+    return ImageArrayDataset(np.stack(images), labels, classes if classes is not None and len(classes) > labels.max() else None)
 
 # %% ../nbs/01_data.ipynb #c01be096
 _TORCHVISION = {'cifar10': ('CIFAR10', 'cifar-10-batches-py'), 'cifar100': ('CIFAR100', 'cifar-100-python'),

@@ -16,10 +16,13 @@ from fastcore.basics import store_attr
 from fastcore.foundation import L
 from fastcore.meta import delegates
 from fastprogress import progress_bar
+from torch.utils.data import DataLoader as TorchDataLoader
 from fastai.callback.core import Callback
+from fastai.data.load import DataLoader
 from fastai.learner import Metric
 from .core import check_arg, default_device
 from .core import moved_names
+from .data import _describe, _image_of, _item_source, _resized
 
 # %% auto #0
 __all__ = ['PROBE_OPTS', 'evaluating', 'image_batch', 'extract_features', 'LinearProbe', 'fit_linear_probe', 'linear_probe',
@@ -40,12 +43,16 @@ def _shape(x): return tuple(x.shape) if hasattr(x, 'shape') else type(x).__name_
 
 def _is_uint8(x): return x.dtype in (np.uint8, torch.uint8)
 
-def _images_of(images):
-    "The image array of `images`: a dataset's `.images`, or the array itself, checked."
-    x = getattr(images, 'images', images)
+def _plain(x):
+    "`x` as a plain tensor if it is one of fastai's tensor subclasses (`TensorImage`, `TensorCategory`...), else as it is."
+    return x.as_subclass(Tensor) if isinstance(x, Tensor) and type(x) is not Tensor else x
+
+def _images_of(images, name='images'):
+    "The image array of `images`: a dataset's `.images`, or the array itself, checked; errors name the argument `name`."
+    x = _plain(getattr(images, 'images', images))
     ok = isinstance(x, (np.ndarray, Tensor)) and x.ndim == 4 and len(x) > 0 and (
         x.shape[-1] == 3 if _is_uint8(x) else x.shape[1] == 3)
-    check_arg(ok, 'images', 'uint8 (N,H,W,3), float (N,3,H,W) in [0,1], or a dataset with `.images`, N >= 1', _shape(x))
+    check_arg(ok, name, 'uint8 (N,H,W,3), float (N,3,H,W) in [0,1], or a dataset with `.images`, N >= 1', _shape(x))
     return x
 
 def image_batch(x # uint8 (B,H,W,3) or float (B,3,H,W), numpy or torch
@@ -66,24 +73,63 @@ def _batches(n, bs, progress):
     return progress_bar(starts, leave=False) if progress else starts
 
 # %% ../nbs/09_eval.ipynb #83876d68
+def _resize_batch(x, size):
+    if size is None or x.shape[-2:] == (size, size): return x
+    return F.interpolate(x, size=(size, size), mode='bilinear', antialias=True, align_corners=False).clamp(0, 1)
+
+def _batch_source(data, name, size):
+    "(N, fetch(range) -> (float (B,3,H,W) in [0,1], int64 labels (B,) or None)) for any input `extract_features` takes."
+    if isinstance(data, (np.ndarray, Tensor)):                       # an image array: no labels
+        x = _images_of(data, name)
+        return len(x), lambda r: (_resize_batch(image_batch(_plain(x[r.start:r.stop])), size), None)
+    inner = getattr(data, 'dataset', None) if isinstance(data, (DataLoader, TorchDataLoader)) else None
+    d = inner if hasattr(inner, 'images') else data                   # an ArrayDataLoader: its ImageArrayDataset
+    if hasattr(d, 'images'):                                          # an ImageArrayDataset, a benchmark split
+        x, y = _images_of(d, name), getattr(d, 'labels', None)
+        lab = (lambda r: None) if y is None else (lambda r: _plain(torch.as_tensor(np.asarray(y[r.start:r.stop]))).long())
+        if hasattr(d, 'batch') and size is None: return len(x), lambda r: (d.batch(np.arange(r.start, r.stop))[0], lab(r))
+        return len(x), lambda r: (_resize_batch(image_batch(x[r.start:r.stop]), size), lab(r))
+    n, get, _ = _item_source(data, name)                              # items: fastai Datasets, TfmdLists, DataLoader, torch Dataset
+    check_arg(n >= 1, name, 'at least one image', n)
+    size, first = size or getattr(data, 'image_size', None), []
+    def fetch(r):
+        xs, ys = [], []
+        for i in r:
+            img, y = get(i)
+            a = _resized(_image_of(img, name, i), size)
+            a = torch.tensor(a).permute(2, 0, 1).float().div(255) if isinstance(a, np.ndarray) else a  # a copy: PIL's pixels are read-only
+            if not first: first.append(tuple(a.shape[-2:]))
+            check_arg(tuple(a.shape[-2:]) == first[0], name, f'images of one size (pass `size` to squish them to one), the first is {first[0]}', f"item {i} of {tuple(a.shape[-2:])}")
+            xs.append(a); ys.append(y)
+        return torch.stack(xs), (None if any(y is None for y in ys) else torch.tensor(ys, dtype=torch.long))
+    return n, fetch
+
 def extract_features(model:nn.Module,       # an `SSLModel` (`.embed`, `.pool`) or any module returning a feature map
-                     images,                 # uint8 (N,H,W,3), float (N,3,H,W) in [0,1], or a dataset with `.images`
+                     data,                   # images (see above): an array, a dataset or a loader
                      bs:int=512,             # batch size
                      device=None,            # None: the model's device; else moved there for the call and back
                      progress:bool=True,     # show a progress bar
-                     return_maps:bool=False  # also return the feature maps (N,c,h,w)
-                    ):                       # float32 features (N,c) on the CPU, or (features, maps)
-    "Pooled features `model.embed(x)` of all `images`, in eval mode and without gradients; the model's modes are restored."
-    x = _images_of(images)
+                     return_maps:bool=False, # also return the feature maps (N,c,h,w)
+                     with_labels:bool=False, # also return the labels (N,) int64 that `data` carries
+                     size:int|None=None      # squish the images to size x size; None: as they come (`image_size` of an image folder's sets)
+                    ):                       # float32 features (N,c) on the CPU, then the maps and the labels when asked
+    "Pooled features `model.embed(x)` of all images of `data`, in eval mode and without gradients; the model's modes are restored."
     _check_bs(bs)
+    if size is not None: check_arg(isinstance(size, int) and not isinstance(size, bool) and size >= 1, 'size', 'None or an int >= 1', size)
+    n, fetch = _batch_source(data, 'data', size)
     home = _model_device(model)
     dev = home if device is None else default_device(device)
     if dev != home: model.to(dev)
-    feats, maps = [], []
+    feats, maps, labels = [], [], []
     try:
         with evaluating(model), torch.no_grad():
-            for i in _batches(len(x), bs, progress):
-                xb = image_batch(x[i:i + bs]).to(dev)
+            for i in _batches(n, bs, progress):
+                xb, yb = fetch(range(i, min(i + bs, n)))
+                if with_labels:
+                    check_arg(yb is not None, 'data', 'images with labels when `with_labels=True` (items (image, label), or `.labels`)',
+                              _describe(data))
+                    labels.append(yb.cpu())
+                xb = xb.to(dev)
                 if return_maps:
                     m = model(xb)
                     feats.append((model.pool(m) if hasattr(model, 'pool') else m.mean((-2, -1))).float().cpu())
@@ -91,7 +137,8 @@ def extract_features(model:nn.Module,       # an `SSLModel` (`.embed`, `.pool`) 
                 else: feats.append(model.embed(xb).float().cpu())
     finally:
         if dev != home: model.to(home)
-    return (torch.cat(feats), torch.cat(maps)) if return_maps else torch.cat(feats)
+    out = (torch.cat(feats),) + ((torch.cat(maps),) if return_maps else ()) + ((torch.cat(labels),) if with_labels else ())
+    return out if len(out) > 1 else out[0]
 
 # %% ../nbs/09_eval.ipynb #46e0dd9b
 class LinearProbe(nn.Module):
@@ -107,19 +154,19 @@ class LinearProbe(nn.Module):
     def forward(self, h:Tensor) -> Tensor: return self.linear((h - self.mean) / self.std)
     def predict(self, h:Tensor) -> Tensor:
         "Predicted classes of raw features `h` (N, c)."
-        with torch.no_grad(): return self(h.float().to(self.mean.device)).argmax(-1)
+        with torch.no_grad(): return self(_feats(h, 'h').to(self.mean.device)).argmax(-1)
     def accuracy(self, h:Tensor, y) -> float:
         "Top-1 accuracy on raw features `h` and labels `y`."
-        return (self.predict(h).cpu() == torch.as_tensor(y).cpu()).float().mean().item()
+        return (self.predict(h).cpu() == _plain(torch.as_tensor(y)).cpu()).float().mean().item()
 
 def _feats(h, name):
-    h = torch.as_tensor(h) if isinstance(h, np.ndarray) else h
+    h = _plain(torch.as_tensor(h) if isinstance(h, np.ndarray) else h)  # fastai's TensorBase subclasses: plain tensors
     check_arg(isinstance(h, Tensor) and h.ndim == 2 and len(h) > 0 and h.is_floating_point(), name,
               'a 2-D float array of features (N, c), N >= 1', _shape(h))
     return h.float()
 
 def _labels(y, n, name, fname):
-    y = torch.as_tensor(y) if isinstance(y, (np.ndarray, list)) else y
+    y = _plain(torch.as_tensor(y) if isinstance(y, (np.ndarray, list)) else y)
     check_arg(isinstance(y, Tensor) and y.ndim == 1 and not y.is_floating_point() and y.dtype != torch.bool,
               name, 'a 1-D integer array of labels', _shape(y))
     check_arg(len(y) == n, name, f'as many labels as `{fname}` has rows ({n})', len(y))
@@ -330,17 +377,18 @@ class OnlineLinearProbe(_MetricCallback):
 
 # %% ../nbs/09_eval.ipynb #e0f7fd18
 def _images_labels(d, name):
-    "(images, labels) of a dataset with `.images`/`.labels` or of a pair."
+    "(images, labels) of a pair or a dataset with `.images`/`.labels`; else (d, None): anything `extract_features` reads labels from."
     if isinstance(d, (tuple, list)):
-        check_arg(len(d) == 2, name, 'a dataset with `.images` and `.labels`, or a pair (images, labels)', len(d))
+        check_arg(len(d) == 2, name, 'a pair (images, labels), or labelled data that `extract_features` takes', len(d))
         return d
-    check_arg(hasattr(d, 'images') and hasattr(d, 'labels'), name, 'a dataset with `.images` and `.labels`, or a pair (images, labels)', type(d).__name__)
-    return d.images, d.labels
+    if hasattr(d, 'images') and hasattr(d, 'labels'): return d.images, d.labels
+    _batch_source(d, name, None)  # refused here, naming `name`, if `extract_features` cannot read it
+    return d, None
 
 class KNNMonitor(_MetricCallback):
     "kNN accuracy of the frozen features of `test` against those of `train`, computed at the end of every validation."
     order = 1  # before the Recorder (50) logs the metrics of the validation
-    def __init__(self, train,            # memory bank: a dataset with `.images`, `.labels`, or a pair (images, labels)
+    def __init__(self, train,            # memory bank: a pair (images, labels), or labelled data `extract_features` takes (e.g. `dls.train`)
                  test,                    # queries, likewise
                  k:int=200,               # neighbours
                  tau:float=0.1,           # vote temperature
@@ -357,9 +405,10 @@ class KNNMonitor(_MetricCallback):
     def before_fit(self): self._add_metric()
 
     def after_validate(self):
-        f = lambda ims: extract_features(self.learn.model, ims, bs=self.bs, progress=False)
-        self.value = knn_accuracy(f(self.train_[0]), self.train_[1], f(self.test_[0]), self.test_[1],
-                                  k=self.k, tau=self.tau, weighted=self.weighted)
+        def f(ims, y):
+            if y is not None: return extract_features(self.learn.model, ims, bs=self.bs, progress=False), y
+            return extract_features(self.learn.model, ims, bs=self.bs, progress=False, with_labels=True)
+        self.value = knn_accuracy(*f(*self.train_), *f(*self.test_), k=self.k, tau=self.tau, weighted=self.weighted)
         self.accuracy.append(self.value)
 
 # %% ../nbs/09_eval.ipynb #f25c610a

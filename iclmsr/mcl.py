@@ -16,7 +16,7 @@ from fastai.learner import Learner, ValueMetric
 from fastai.optimizer import Adam
 import fastai.callback.progress, fastai.callback.schedule  # Learner.no_bar, fit_one_cycle
 from .core import is_number, check_arg, seed_everything, resolve_precision
-from .data import ArrayDataLoader
+from .data import ArrayDataLoader, image_array_dataset
 from .models import create_model, method_name
 from .methods import create_method
 from .precision import precision_callbacks
@@ -255,7 +255,7 @@ def _stage_method(m, stage, feature_aware, method_kwargs):
     return create_method(m, **kw)
 
 # %% ../nbs/10_mcl.ipynb #f1a97908
-def train_mcl(dls:DataLoaders,            # `(x, y)` batches; `dls.train_ds` an `ImageArrayDataset` (e.g. `confounded_dls`)
+def train_mcl(dls:DataLoaders,            # `(x, y)` batches: `confounded_dls`, `image_folder_dls`, `torchvision_dls`, `array_dls`...
               make_model=None,            # () -> a fresh `SSLModel` for stage 1; None: `create_model(method, seed=seed)`
               method:str='simclr',        # 'simclr' or 'mocov2' (a loss with negatives)
               stages:int=2,               # number of stages S >= 1 (1: the plain method)
@@ -287,9 +287,10 @@ def train_mcl(dls:DataLoaders,            # `(x, y)` batches; `dls.train_ds` an 
         check_arg(isinstance(v, int) and not isinstance(v, bool) and v >= 1, k, 'an int >= 1' + (' or None' if k == 'min_group' else ''), v)
     check_arg(iclmsr is None or isinstance(iclmsr, dict), 'iclmsr', 'None or a dict of ICLMSR keyword arguments', type(iclmsr).__name__)
     epochs = _per_stage(epochs_per_stage, stages, 'epochs_per_stage')
+    check_arg(isinstance(dls, DataLoaders), 'dls', 'fastai DataLoaders of (image, label) batches, e.g. `image_folder_dls(path)` or `confounded_dls()`',
+              type(dls).__name__)
     precision = resolve_precision(precision, dls.device)
-    ds = dls.train_ds
-    check_arg(hasattr(ds, 'batch') and hasattr(ds, 'images'), 'dls', 'DataLoaders whose train_ds is an ImageArrayDataset', type(ds).__name__)
+    ds = image_array_dataset(dls.train, name='dls')  # the training images in memory once (an image folder's: at the loader's size)
     check_arg(clusters <= len(ds), 'clusters', f'at most the number of training images ({len(ds)})', clusters)
     bs = dls.train.bs
     min_group = bs * world_size() if min_group is None else min_group  # a group fills a (global) batch

@@ -20,6 +20,7 @@ from iclmsr.mcl import train_mcl
 from iclmsr.cli import main
 from iclmsr.runs import pretrain, evaluate
 from iclmsr.config import check_config
+from iclmsr.eval import extract_features, linear_probe, knn_accuracy, fit_linear_probe
 from fastai.learner import Learner
 import fastai.callback.progress
 
@@ -249,6 +250,57 @@ for flags, needle in ((['--epochs', '0'], '`epochs`'), (['--bs', '0'], '`bs`'), 
                       (['--stages', '3', '--epochs', '2'], '`epochs`'), (['--stages', '2', '--method', 'byol'], '`method`'),
                       (['--data', 'imagenet'], '`data`'), (['--epochs', 'many'], '--epochs'), (['--method', 'swav'], '--method')):
     CASES.append((f"pretrain {' '.join(flags)}", 'cli', lambda w, flags=flags, needle=needle: cli_error(w, ['pretrain', *TINY, *flags, '--out', w.root/'runs'/'new'], needle)))
+
+# a user's own images, after training: the evaluators and MCL
+def own_folder(w):
+    "An image folder of 40 PNGs (12-16 px, mixed sizes) in 4 class folders, each class its own colour."
+    rng = np.random.default_rng(0)
+    def img(i):
+        a = rng.integers(0, 80, (12 + i % 5, 14, 3)); a[..., i % 3] += 150
+        return Image.fromarray(a.astype(np.uint8))
+    extra = {f"c{i % 4}/{i}.png": img(i) for i in range(40)}
+    f = w.folder('own', **extra)
+    for c in 'ab': shutil.rmtree(f/c, ignore_errors=True)  # only the four colour classes
+    return f
+
+def own_dls(w): return image_folder_dls(own_folder(w), size=16, bs=8, valid_pct=0.25, seed=0, device='cpu')
+def tiny_model(): return create_model('simclr', hidden_dim=16, out_dim=8, seed=0)
+
+def probe_on_fastai_tensors(w):
+    "Features and labels as a fastai loader gives them (TensorImage, TensorCategory): the probes take them."
+    from fastai.torch_core import TensorImage, TensorCategory
+    f = torch.cat([torch.eye(4), torch.eye(4)]) * 5 + 0.01 * torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(8) % 4
+    return linear_probe(TensorImage(f), TensorCategory(y), TensorImage(f), TensorCategory(y)), knn_accuracy(TensorImage(f), TensorCategory(y), TensorImage(f), TensorCategory(y), k=1)
+
+def one_class_warns(w):
+    import warnings
+    f = w.folder('oneclass')
+    shutil.rmtree(f/'b', ignore_errors=True)
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter('always'); image_folder_dls(f, size=8, bs=2, valid_pct=0.34, device='cpu')
+    return [str(m.message) for m in ws]
+
+CASES += [
+    ('eval: features of an image folder\'s validation set, a fastai Datasets (works)', 'api',
+     lambda w: works(w, lambda: extract_features(tiny_model(), own_dls(w).valid_ds, with_labels=True, progress=False),
+                     lambda r: r[0].shape == (10, 256) and type(r[1]) is torch.Tensor and r[1].tolist() == own_dls(w).valid_ds.tls[1][:10])),
+    ('eval: features of an image folder\'s DataLoader (works)', 'api',
+     lambda w: works(w, lambda: extract_features(tiny_model(), own_dls(w).valid, with_labels=True, progress=False), lambda r: r[0].shape == (10, 256))),
+    ('eval: linear_probe and knn_accuracy on fastai TensorImage/TensorCategory (works)', 'api',
+     lambda w: works(w, lambda: probe_on_fastai_tensors(w), lambda r: r == (1.0, 1.0))),
+    ('eval: linear_probe on numpy features and labels (works)', 'api',
+     lambda w: works(w, lambda: fit_linear_probe(np.eye(4, dtype=np.float32), np.arange(4)).accuracy(np.eye(4, dtype=np.float32), np.arange(4)), lambda a: a == 1.0)),
+    ('eval: extract_features of a whole DataLoaders', 'api', lambda w: api_error(w, extract_features, tiny_model(), own_dls(w), needle='`data`')),
+    ('eval: extract_features of a list of file names', 'api', lambda w: api_error(w, extract_features, tiny_model(), ['a.png', 'b.png'], needle='`data`')),
+    ('eval: extract_features of normalised images (outside [0, 1])', 'api',
+     lambda w: api_error(w, extract_features, tiny_model(), torch.utils.data.TensorDataset(torch.randn(4, 3, 8, 8), torch.zeros(4, dtype=torch.long)), needle='[0, 1]')),
+    ('mcl: train_mcl on an image folder (works)', 'api',
+     lambda w: works(w, lambda: train_mcl(own_dls(w), make_model=tiny_model, stages=2, clusters=2, epochs_per_stage=1, progress=False),
+                     lambda e: e.stages == 2 and len(e.pseudo_labels) == 30)),
+    ('mcl: train_mcl given a DataLoader, not DataLoaders', 'api', lambda w: api_error(w, lambda: train_mcl(own_dls(w).train, make_model=tiny_model, progress=False), needle='`dls`')),
+    ('folder: one class (works, with a warning)', 'api', lambda w: works(w, lambda: one_class_warns(w), lambda ms: any('one class' in m for m in ms))),
+]
 
 # run folders
 CASES += [
