@@ -255,7 +255,7 @@ def image_array_dataset(data,               # images with labels: see above
     inner = getattr(data, 'dataset', None) if isinstance(data, (DataLoader, tud.DataLoader)) else None
     if hasattr(inner, 'images') and hasattr(inner, 'labels'): data = inner  # an ArrayDataLoader: its dataset
     if isinstance(data, ImageArrayDataset) and size is None: return data
-    if size is not None: check_arg(_is_int(size) and size >= 1, 'size', 'an int >= 1 or None', size)
+    if size is not None: check_arg(is_int(size) and size >= 1, 'size', 'an int >= 1 or None', size)
     if hasattr(data, 'images') and hasattr(data, 'labels'):
         return ImageArrayDataset(data.images, data.labels, getattr(data, 'classes', None), resize=size)
     n, get, classes = _item_source(data, name)
