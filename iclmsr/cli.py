@@ -21,18 +21,22 @@ from .methods import create_method, METHODS, ContrastiveMethod, precision_callba
 from .meta import ICLMSR, META_MODES, META_SCHEDULES
 from .mcl import train_mcl, MCLEncoder, check_mcl_method
 from .hai import HAI
-from .msr import MetaSemanticRegularizer
+from .msr import MetaSemanticRegularizer, OracleStrata, strata_health, MSR_PARAMS
+from .meta import MSR_OPTIMS, MSR_VIEWS, FO_VS
+from .augment import ContrastiveViews
+from .methods import _preset_for
 from .distributed import DDPTrainer, distributed, is_main, main_first, on_main, world_size
 import csv, io, pickle, zipfile
 from .core import is_number, atomic_write, atomic_save, check_writable, NonFiniteError
 from .meta import NonFiniteGuard
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'RUN_VERSION', 'RUN_FILES', 'DEMO', 'DEMO_CHOICE', 'REPORT_ROWS', 'EXAMPLES', 'check_config',
-           'resolve_config', 'build_dls', 'build_model', 'build_learner', 'EpochSeeder', 'training_state',
-           'load_training_state', 'Checkpoint', 'write_metrics', 'load_checkpoint', 'check_run_folder', 'resume_state',
-           'EpochReport', 'tensorboard_callback', 'pretrain', 'iclmsr_kwargs', 'pretrain_mcl', 'load_encoder',
-           'eval_splits', 'evaluate', 'machine', 'precision_note', 'run_and_evaluate', 'format_table', 'demo', 'main']
+__all__ = ['DEFAULTS', 'LEGACY', 'RUN_VERSION', 'RUN_FILES', 'DEMO', 'DEMO_CHOICE', 'REPORT_ROWS', 'EXAMPLES', 'stored_config',
+           'check_config', 'resolve_config', 'build_dls', 'build_model', 'build_strata', 'build_learner', 'EpochSeeder',
+           'training_state', 'load_training_state', 'Checkpoint', 'write_metrics', 'load_checkpoint',
+           'check_run_folder', 'resume_state', 'EpochReport', 'tensorboard_callback', 'pretrain', 'iclmsr_kwargs',
+           'pretrain_mcl', 'load_encoder', 'eval_splits', 'evaluate', 'machine', 'precision_note', 'run_and_evaluate',
+           'format_table', 'demo', 'main']
 
 # %% ../nbs/10_cli.ipynb #165d5a9b
 DEFAULTS = dict(
@@ -40,7 +44,11 @@ DEFAULTS = dict(
     wd=1e-5, n_train=5000, n_valid=1000, rho=0.9, size=32, seed=0, precision='auto',
     n_strata=4, lam=0.5, alpha=0.1, gamma=0.1, msr_lr=1e-3, msr_floor=0.0, meta_mode='first_order', schedule='batch', every=4,
     hidden_dim=None, out_dim=None, stages=1, clusters=10,
-    skip_nonfinite_meta=False, hai=False, colour_embedding=True)
+    skip_nonfinite_meta=False, hai=False, colour_embedding=True,
+    msr_param='sigmoid', msr_optim='adam', meta_v='ct', msr_views='query', msr_oracle=False, crop_min=0.08)
+# what a run stored before these options existed ran with (they changed default): filled in when a stored config is read
+LEGACY = dict(msr_param='softmax', meta_v='to')
+def stored_config(cfg:dict) -> dict: return {**LEGACY, **cfg}
 
 def check_config(cfg:dict) -> dict:
     "`cfg` completed with `DEFAULTS` and checked; errors name the option. A legacy `bf16` flag becomes `precision`."
@@ -75,6 +83,9 @@ def check_config(cfg:dict) -> dict:
     check_arg(c['meta_mode'] in META_MODES, 'meta_mode', f"one of {META_MODES}", c['meta_mode'])
     check_arg(c['precision'] in PRECISIONS, 'precision', f"one of {PRECISIONS}", c['precision'])
     check_arg(c['schedule'] in META_SCHEDULES, 'schedule', f"one of {META_SCHEDULES}", c['schedule'])
+    for k, opts in (('msr_param', MSR_PARAMS), ('msr_optim', MSR_OPTIMS), ('meta_v', FO_VS), ('msr_views', MSR_VIEWS)):
+        check_arg(c[k] in opts, k, f"one of {opts}", c[k])
+    check_arg(is_number(c['crop_min']) and 0 < c['crop_min'] <= 1, 'crop_min', 'a crop area fraction in (0, 1]', c['crop_min'])
     for k in ('epochs', 'bs', 'n_train', 'n_valid', 'size', 'n_strata', 'every', 'stages', 'clusters', 'seed'):
         check_arg(not isinstance(c[k], bool), k, 'an int, not True or False', c[k])
     for k in ('bs', 'n_train'):  # a training batch of 1 cannot train BatchNorm, and has no negatives
@@ -83,7 +94,7 @@ def check_config(cfg:dict) -> dict:
         check_arg(is_number(c[k]) and c[k] >= 0, k, expected, c[k])
     for k, expected in (('alpha', 'a virtual step size > 0'), ('msr_lr', 'a learning rate > 0')):
         check_arg(is_number(c[k]) and c[k] > 0, k, expected, c[k])
-    for k in ('iclmsr', 'cifar_stem', 'skip_nonfinite_meta'): check_arg(isinstance(c[k], bool), k, 'True or False', c[k])
+    for k in ('iclmsr', 'cifar_stem', 'skip_nonfinite_meta', 'msr_oracle'): check_arg(isinstance(c[k], bool), k, 'True or False', c[k])
     for k in ('hidden_dim', 'out_dim'):
         check_arg(c[k] is None or (isinstance(c[k], int) and not isinstance(c[k], bool) and c[k] >= 1), k, 'None or an int >= 1', c[k])
     return c
@@ -106,17 +117,28 @@ def build_model(cfg:dict):
     return create_model(cfg['method'], arch=cfg['arch'], cifar_stem=cfg['cifar_stem'], hidden_dim=cfg['hidden_dim'],
                         out_dim=cfg['out_dim'], seed=cfg['seed'])
 
+def build_strata(cfg:dict, ds=None, c:int|None=None):
+    "The strata of an ICL-MSR run: its `MetaSemanticRegularizer`, or with `msr_oracle` the `OracleStrata` of the training set `ds` (images and masks)."
+    c = c or build_model(cfg).num_features
+    if not cfg['msr_oracle']:
+        return MetaSemanticRegularizer(c, n=cfg['n_strata'], seed=cfg['seed'], floor=cfg['msr_floor'], param=cfg['msr_param'])
+    if ds is None: return OracleStrata(c, n=cfg['n_strata'])
+    check_arg(hasattr(ds, 'masks'), 'msr_oracle', 'off for data without object masks (only the confounded benchmark has them)', True)
+    k = min(len(ds), 512)  # the first 512 training images (the training set is in random order)
+    return OracleStrata(c, n=cfg['n_strata'], images=torch.as_tensor(ds.images[:k]).permute(0, 3, 1, 2).float() / 255,
+                        masks=torch.as_tensor(ds.masks[:k]))
+
 def build_learner(cfg:dict, dls=None, device=None, extra_cbs=()) -> Learner:
     "A `Learner` for the run `cfg`: data, model, the method's callback, ICL-MSR if `cfg['iclmsr']`, HAI if `cfg['hai']`, `cfg['precision']`'s callbacks."
     cfg = check_config(cfg)
     seed_everything(cfg['seed'])
     dls = dls or build_dls(cfg, device)
-    cbs = [create_method(cfg['method'])]
+    crop = {} if cfg['crop_min'] == 0.08 else dict(aug=ContrastiveViews(cfg['size'], preset=_preset_for(cfg['size']), scale=(cfg['crop_min'], 1.)))
+    cbs = [create_method(cfg['method'], **crop)]
     if cfg['iclmsr']:
         cbs.append(ICLMSR(n=cfg['n_strata'], lam=cfg['lam'], alpha=cfg['alpha'], gamma=cfg['gamma'], msr_lr=cfg['msr_lr'],
                           mode=cfg['meta_mode'], schedule=cfg['schedule'], every=cfg['every'], skip_nonfinite=cfg['skip_nonfinite_meta'],
-                          msr=MetaSemanticRegularizer(build_model(cfg).num_features, n=cfg['n_strata'], seed=cfg['seed'],
-                                                      floor=cfg['msr_floor'])))
+                          msr_optim=cfg['msr_optim'], views=cfg['msr_views'], fo_v=cfg['meta_v'], msr=build_strata(cfg, dls.train.dataset)))
     cbs.append(NonFiniteGuard())  # stops at the first NaN/Inf loss, before the step that would spread it
     if cfg['hai']: cbs.append(HAI(colour_embedding=cfg['colour_embedding']))
     cbs += precision_callbacks(cfg['precision'], dls.device)  # resolved for the data's device: 'auto' by the hardware
@@ -141,7 +163,7 @@ def training_state(learn) -> dict:
     st = dict(model=learn.model.state_dict(), opt=learn.opt.state_dict(),
               method={k: getattr(m, k) for k in ('queue',) if getattr(m, k, None) is not None})
     if hasattr(m, 'target'): st['method']['target'] = m.target.state_dict()
-    if icl is not None: st['iclmsr'] = dict(msr=icl.msr.state_dict(), opt=icl.msr_opt.state_dict(), history=icl.history, skipped=icl.skipped)
+    if icl is not None: st['iclmsr'] = dict(msr=icl.msr.state_dict(), opt=icl.msr_opt and icl.msr_opt.state_dict(), history=icl.history, skipped=icl.skipped, health=icl.health)
     if _hai(learn) is not None: st['hai'] = _hai(learn).training_state()
     return st
 
@@ -154,7 +176,9 @@ def load_training_state(learn, st:dict):
     if 'queue' in st['method']: m.queue = st['method']['queue']
     if 'target' in st['method']: m.target.load_state_dict(st['method']['target'])
     if icl is not None and 'iclmsr' in st:
-        icl.msr.load_state_dict(st['iclmsr']['msr']); icl.msr_opt.load_state_dict(st['iclmsr']['opt'])
+        icl.msr.load_state_dict(st['iclmsr']['msr'])
+        if icl.msr_opt is not None: icl.msr_opt.load_state_dict(st['iclmsr']['opt'])
+        icl.health = st['iclmsr'].get('health', [])
         icl.history, icl.skipped = st['iclmsr']['history'], st['iclmsr'].get('skipped', 0)
     if 'hai' in st: _hai(learn).load_training_state(st['hai'])
 
@@ -184,6 +208,7 @@ class Checkpoint(Callback):
         icl = _iclmsr(self.learn)
         if icl is not None and icl.history: row['meta_steps'] = len(icl.history)
         if icl is not None and icl.skip_nonfinite: row['meta_skipped'] = icl.skipped
+        if icl is not None and icl.health: row.update({f'strata_{k}': round(v, 4) for k, v in icl.health[-1].items() if k != 'epoch'})
         self.metrics.append(row); self.t0 = time.time()
         self.save(self.epoch)
         write_metrics(self.out, self.metrics)
@@ -233,7 +258,7 @@ def resume_state(out:Path, cfg:dict, device=None) -> dict|None:
     "The checkpoint to resume the run `cfg` from (None if `out` has none); refuses one saved with other options, naming them."
     if not (out/'last.pt').exists(): return None
     st = load_checkpoint(out/'last.pt')
-    old = resolve_config(st['config'], device)
+    old = resolve_config(stored_config(st['config']), device)
     diff = [k for k in cfg if old.get(k) != cfg[k]]
     if diff:
         raise ValueError(f"argument `resume`: the run in {out} has other options; these differ: "
@@ -265,6 +290,8 @@ class EpochReport(Callback):
         if not self.trained: return
         names = self.recorder.metric_names
         vals = '  '.join(f"{n} {v:.4f}" if isinstance(v, float) else f"{n} {v}" for n, v in zip(names[1:], log[1:]) if n != 'time')
+        icl = _iclmsr(self.learn)
+        if icl is not None and icl.health: vals += f"  strata entropy {icl.health[-1]['entropy']:.3f}"
         print(f"epoch {log[0] + 1}/{self.n_epoch}  {vals}  {log[-1]}  {self.ips:.0f} images/s", file=self.file or sys.stdout, flush=True)
 
 # %% ../nbs/10_cli.ipynb #6cd26965
@@ -324,7 +351,7 @@ def iclmsr_kwargs(cfg:dict) -> dict|None:
     if not cfg['iclmsr']: return None
     return dict(n=cfg['n_strata'], lam=cfg['lam'], alpha=cfg['alpha'], gamma=cfg['gamma'], msr_lr=cfg['msr_lr'],
                 mode=cfg['meta_mode'], schedule=cfg['schedule'], every=cfg['every'], floor=cfg['msr_floor'],
-                skip_nonfinite=cfg['skip_nonfinite_meta'])
+                skip_nonfinite=cfg['skip_nonfinite_meta'], param=cfg['msr_param'], msr_optim=cfg['msr_optim'], views=cfg['msr_views'], fo_v=cfg['meta_v'])
 
 def pretrain_mcl(cfg:dict, out:Path, resume:bool=False, progress:bool=True, device=None, overwrite:bool=False) -> dict:
     "`pretrain` with `--stages` > 1: MCL (`iclmsr.mcl.train_mcl`), `--epochs` split equally over the stages; saves the `MCLEncoder`."
@@ -350,13 +377,13 @@ def load_encoder(run:str|Path, device=None):
     run = Path(run)
     check_arg((run/'encoder.pt').exists(), 'run', 'a folder written by `iclmsr pretrain` (with encoder.pt)', str(run))
     ck = load_checkpoint(run/'encoder.pt')
-    try: cfg = check_config(ck['config'])
+    try: cfg = check_config(stored_config(ck['config']))
     except ValueError as e: raise ValueError(f"run {run}: {e} (written by a newer iclmsr? upgrade iclmsr)") from None
     model = MCLEncoder([build_model(cfg).encoder for _ in range(cfg['stages'])]) if cfg['stages'] > 1 else build_model(cfg)
     model.load_state_dict(ck['model'])
     msr = None
     if ck.get('msr') is not None:
-        msr = MetaSemanticRegularizer(model.num_features, n=cfg['n_strata'], floor=cfg['msr_floor']); msr.load_state_dict(ck['msr'])
+        msr = build_strata(cfg, c=model.num_features); msr.load_state_dict(ck['msr'])
     dev = default_device(device)
     return model.to(dev).eval(), (msr.to(dev).eval() if msr is not None else None), cfg
 
@@ -370,7 +397,7 @@ def eval_splits(cfg:dict, n_eval:int=2000, seed_offset:int=1) -> dict:
 
 def evaluate(run:str|Path, n_eval:int=2000, progress:bool=True, device=None) -> dict:
     "Evaluate the encoder of a run folder on the confounded splits; writes `eval.json` there and returns the numbers."
-    from iclmsr.eval import background_report, extract_features, linear_probe, knn_accuracy
+    from iclmsr.eval import background_report, extract_features, linear_probe, knn_accuracy, extract_strata
     model, msr, cfg = load_encoder(run, device)
     check_arg(isinstance(n_eval, int) and n_eval >= 10, 'n_eval', 'an int >= 10', n_eval)
     if cfg['data'].startswith('folder:'):
@@ -381,7 +408,10 @@ def evaluate(run:str|Path, n_eval:int=2000, progress:bool=True, device=None) -> 
         res = dict(linear=linear_probe(ftr, ytr, fva, yva), knn200=knn_accuracy(ftr, ytr, fva, yva),
                    knn5=knn_accuracy(ftr, ytr, fva, yva, k=5, weighted=False))
     else:
-        res = background_report(model, eval_splits(cfg, n_eval), msr=msr, progress=progress, seed=cfg['seed'])
+        splits = eval_splits(cfg, n_eval)
+        res = background_report(model, splits, msr=msr, progress=progress, seed=cfg['seed'])
+        if msr is not None:  # the strata's health on the test images
+            res.update({f'strata_{k}': v for k, v in strata_health(extract_strata(msr, splits['test'], progress=False)).items()})
     res = {k: float(v) for k, v in res.items()}
     atomic_write(Path(run)/'eval.json', json.dumps(res, indent=1))
     return res
@@ -406,7 +436,7 @@ def run_and_evaluate(cfg:dict, out:str|Path, n_eval:int=1000, rerun:bool=False, 
     done = out/'result.json'
     if done.exists() and not rerun:
         r = json.loads(done.read_text())
-        if resolve_config(r['config']) == cfg: return r  # options added later take their defaults; 'auto' is what it resolves to here
+        if resolve_config(stored_config(r['config'])) == cfg: return r  # options added later take their defaults; 'auto' is what it resolves to here
     t0 = time.time()
     pretrain(cfg, out, progress=progress, overwrite=True)  # a run without its result.json is started again
     t1 = time.time()
@@ -540,10 +570,13 @@ def _parser():
                     help='MCL stages: 1 is the plain method; > 1 trains multistage contrastive learning (simclr or mocov2), '
                          '--epochs split equally over the stages')
     pt.add_argument('--clusters', type=int, default=DEFAULTS['clusters'], help='MCL: k-means clusters after every stage')
-    for k in ('lr', 'wd', 'rho', 'lam', 'alpha', 'gamma', 'msr_lr', 'msr_floor'):
+    for k in ('lr', 'wd', 'rho', 'lam', 'alpha', 'gamma', 'msr_lr', 'msr_floor', 'crop_min'):
         pt.add_argument('--' + k.replace('_', '-'), type=float, default=DEFAULTS[k])
     pt.add_argument('--meta-mode', default=DEFAULTS['meta_mode'], choices=list(META_MODES))
     pt.add_argument('--schedule', default=DEFAULTS['schedule'], choices=list(META_SCHEDULES))
+    for k, opts in (('msr_param', MSR_PARAMS), ('msr_optim', MSR_OPTIMS), ('meta_v', FO_VS), ('msr_views', MSR_VIEWS)):
+        pt.add_argument('--' + k.replace('_', '-'), default=DEFAULTS[k], choices=list(opts))
+    pt.add_argument('--msr-oracle', action='store_true', help='ICL-MSR with fixed strata from the object masks (a positive control, no meta step)')
     pt.add_argument('--precision', default=DEFAULTS['precision'], choices=list(PRECISIONS),
                     help="'auto' (default): bf16 only where the CPU or GPU computes in it natively, else fp32 (CPU) or fp16 (GPU)")
     pt.add_argument('--fp32', action='store_const', dest='precision', const='fp32', help=argparse.SUPPRESS)  # deprecated: --precision fp32
