@@ -15,6 +15,7 @@ from .losses import uniformity
 import warnings
 from .msr import MetaSemanticRegularizer, strata_health, STRATA_COLLAPSED
 from .methods import ContrastiveMethod
+from .distributed import all_reduce_mean_
 
 # %% auto #0
 __all__ = ['META_MODES', 'FO_VS', 'META_SCHEDULES', 'MSR_OPTIMS', 'MSR_VIEWS', 'MetaObjective', 'meta_gradient', 'ICLMSR',
@@ -199,7 +200,8 @@ class ICLMSR(Callback):
             self._h = self.learn.model.pool(fmap.detach())
             if self.mode == 'first_order' and self.fo_v == 'ct' and getattr(self.learn, 'scaler', None) is None:
                 ps = [p for p in self.learn.model.parameters() if p.requires_grad]  # v = ∇θ L_ct: one backward of the base loss alone
-                self._gct = list(torch.autograd.grad(self.learn.loss_grad, ps, retain_graph=True))
+                gs = torch.autograd.grad(self.learn.loss_grad, ps, retain_graph=True, allow_unused=True)
+                self._gct = all_reduce_mean_([torch.zeros_like(p) if gr is None else gr for p, gr in zip(ps, gs)])  # averaged over ranks, like .grad
         else:
             with torch.no_grad(): a = self.msr(x)
         lm = self.method.msr_loss(fmap, a.detach().float(), self.learn.model, self.form, self.views)
