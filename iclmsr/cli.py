@@ -459,7 +459,8 @@ REPORT_ROWS = [('confounded_test', 'linear probe, same rho (test)'), ('confounde
                ('unconfounded_rho0', 'unconfounded probe, rho = 0'), ('unconfounded_swapped', 'unconfounded probe, swapped'),
                ('background_reliance', 'background reliance (test - swapped)'), ('foreground_gap', 'foreground gap (test - fg only)'),
                ('bg_decodability', 'background decodability'), ('fg_attention', 'foreground attention'),
-               ('knn5_test_rho0', '5-nn, rho = 0')]
+               ('knn5_test_rho0', '5-nn, rho = 0'), ('strata_entropy', 'strata entropy / log c (ICL-MSR)'),
+               ('strata_top_share', 'strata top-channel share (ICL-MSR)')]
 
 def format_table(results:dict, rows=REPORT_ROWS) -> str:
     "A text table: one row per metric, one column per run (`results`: run name -> eval dict)."
