@@ -10,16 +10,18 @@ from .core import check_arg, is_int, is_number, resolve_precision, PRECISIONS
 from .data import image_folder_dls
 from .benchmarks.confounded import confounded_dls, OBJECT_SOURCES, DIFFICULTY
 from .models import create_model, ARCHS, METHODS
-from .msr import MetaSemanticRegularizer
+import torch
+from .msr import MetaSemanticRegularizer, OracleStrata, MSR_PARAMS
+from .augment import ContrastiveViews, preset_for
 from .methods import create_method
 from .precision import precision_callbacks
-from .meta import ICLMSR, META_MODES, META_SCHEDULES, NonFiniteGuard
+from .meta import ICLMSR, META_MODES, META_SCHEDULES, NonFiniteGuard, MSR_OPTIMS, MSR_VIEWS, FO_VS
 from .mcl import check_mcl_method
 from .hai import HAI
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'BENCHMARK_ONLY', 'check_config', 'resolve_config', 'build_dls', 'build_model', 'iclmsr_kwargs',
-           'hai_kwargs', 'run_callbacks']
+__all__ = ['DEFAULTS', 'LEGACY', 'BENCHMARK_ONLY', 'stored_config', 'check_config', 'resolve_config', 'build_dls', 'build_model',
+           'iclmsr_kwargs', 'build_strata', 'base_views', 'hai_kwargs', 'run_callbacks']
 
 # %% ../nbs/12_config.ipynb #165d5a9b
 DEFAULTS = dict(
@@ -27,7 +29,11 @@ DEFAULTS = dict(
     wd=1e-5, n_train=5000, n_valid=1000, rho=0.9, size=32, seed=0, precision='auto',
     n_strata=4, lam=0.5, alpha=0.1, gamma=0.1, msr_lr=1e-3, msr_floor=0.0, meta_mode='first_order', schedule='batch', every=4,
     hidden_dim=None, out_dim=None, stages=1, clusters=10,
-    skip_nonfinite_meta=False, hai=False, colour_embedding=True)
+    skip_nonfinite_meta=False, hai=False, colour_embedding=True,
+    msr_param='sigmoid', msr_optim='adam', meta_v='ct', msr_views='query', msr_oracle=False, crop_min=0.08)
+# what a run stored before these options existed ran with (they changed default): filled in when a stored config is read
+LEGACY = dict(msr_param='softmax', meta_v='to')
+def stored_config(cfg:dict) -> dict: return {**LEGACY, **cfg}
 
 BENCHMARK_ONLY = ('preset', 'n_train', 'n_valid', 'rho')  # options of the built-in benchmarks, None in a folder run's config
 
@@ -69,6 +75,9 @@ def check_config(cfg:dict) -> dict:
     check_arg(c['meta_mode'] in META_MODES, 'meta_mode', f"one of {META_MODES}", c['meta_mode'])
     check_arg(c['precision'] in PRECISIONS, 'precision', f"one of {PRECISIONS}", c['precision'])
     check_arg(c['schedule'] in META_SCHEDULES, 'schedule', f"one of {META_SCHEDULES}", c['schedule'])
+    for k, opts in (('msr_param', MSR_PARAMS), ('msr_optim', MSR_OPTIMS), ('meta_v', FO_VS), ('msr_views', MSR_VIEWS)):
+        check_arg(c[k] in opts, k, f"one of {opts}", c[k])
+    check_arg(is_number(c['crop_min']) and 0 < c['crop_min'] <= 1, 'crop_min', 'a crop area fraction in (0, 1]', c['crop_min'])
     for k in ('epochs', 'bs', 'n_train', 'n_valid', 'size', 'n_strata', 'every', 'stages', 'clusters', 'seed'):
         check_arg(not isinstance(c[k], bool), k, 'an int, not True or False', c[k])
     for k in ('bs', 'n_train'):  # a training batch of 1 cannot train BatchNorm, and has no negatives
@@ -77,7 +86,7 @@ def check_config(cfg:dict) -> dict:
         check_arg(is_number(c[k]) and c[k] >= 0, k, expected, c[k])
     for k, expected in (('alpha', 'a virtual step size > 0'), ('msr_lr', 'a learning rate > 0')):
         check_arg(is_number(c[k]) and c[k] > 0, k, expected, c[k])
-    for k in ('iclmsr', 'cifar_stem', 'skip_nonfinite_meta'): check_arg(isinstance(c[k], bool), k, 'True or False', c[k])
+    for k in ('iclmsr', 'cifar_stem', 'skip_nonfinite_meta', 'msr_oracle'): check_arg(isinstance(c[k], bool), k, 'True or False', c[k])
     for k in ('hidden_dim', 'out_dim'):
         check_arg(c[k] is None or (is_int(c[k]) and c[k] >= 1), k, 'None or an int >= 1', c[k])
     if d.startswith('folder:'): c.update({k: None for k in BENCHMARK_ONLY})
@@ -106,7 +115,24 @@ def iclmsr_kwargs(cfg:dict) -> dict|None:
     if not cfg['iclmsr']: return None
     return dict(n=cfg['n_strata'], lam=cfg['lam'], alpha=cfg['alpha'], gamma=cfg['gamma'], msr_lr=cfg['msr_lr'],
                 mode=cfg['meta_mode'], schedule=cfg['schedule'], every=cfg['every'], floor=cfg['msr_floor'],
-                skip_nonfinite=cfg['skip_nonfinite_meta'])
+                skip_nonfinite=cfg['skip_nonfinite_meta'], param=cfg['msr_param'], msr_optim=cfg['msr_optim'], views=cfg['msr_views'],
+                fo_v=cfg['meta_v'])
+
+def build_strata(cfg:dict, ds=None, c:int|None=None):
+    "The strata of an ICL-MSR run: its `MetaSemanticRegularizer`, or with `msr_oracle` the `OracleStrata` of the training set `ds` (images and masks)."
+    c = c or build_model(cfg).num_features
+    if not cfg['msr_oracle']:
+        return MetaSemanticRegularizer(c, n=cfg['n_strata'], seed=cfg['seed'], floor=cfg['msr_floor'], param=cfg['msr_param'])
+    if ds is None: return OracleStrata(c, n=cfg['n_strata'])
+    check_arg(hasattr(ds, 'masks'), 'msr_oracle', 'off for data without object masks (only the confounded benchmark has them)', True)
+    k = min(len(ds), 512)  # the first 512 training images (the training set is in random order)
+    return OracleStrata(c, n=cfg['n_strata'], images=torch.as_tensor(ds.images[:k]).permute(0, 3, 1, 2).float() / 255,
+                        masks=torch.as_tensor(ds.masks[:k]))
+
+def base_views(cfg:dict) -> dict:
+    "The base method's keyword arguments for the run's views: its own default, or crops of at least `crop_min` of the image."
+    if cfg['crop_min'] == 0.08: return {}
+    return dict(aug=ContrastiveViews(cfg['size'], preset=preset_for(cfg['size']), scale=(cfg['crop_min'], 1.)))
 
 def hai_kwargs(cfg:dict) -> dict|None:
     "The `HAI` keyword arguments of a run (None without `--hai`)."
@@ -114,14 +140,15 @@ def hai_kwargs(cfg:dict) -> dict|None:
 
 def run_callbacks(cfg:dict,            # a checked run config
                   num_features:int,     # channels of the model's feature map (for f_msr)
-                  device=None           # where the run computes ('auto' precision is resolved for it)
+                  device=None,          # where the run computes ('auto' precision is resolved for it)
+                  ds=None               # the training set (the oracle strata are built from its masks)
                  ) -> list:
     "The callbacks of a one-encoder run, in order: the method, ICL-MSR (f_msr seeded from the run's seed), the non-finite guard, HAI, the precision's."
-    cbs = [create_method(cfg['method'])]
+    cbs = [create_method(cfg['method'], **base_views(cfg))]
     icl = iclmsr_kwargs(cfg)
     if icl is not None:
-        floor = icl.pop('floor')
-        cbs.append(ICLMSR(**icl, msr=MetaSemanticRegularizer(num_features, n=icl['n'], seed=cfg['seed'], floor=floor)))
+        for k in ('floor', 'param'): icl.pop(k)  # options of the strata, which `build_strata` makes
+        cbs.append(ICLMSR(**icl, msr=build_strata(cfg, ds, num_features)))
     cbs.append(NonFiniteGuard())  # stops at the first NaN/Inf loss, before the step that would spread it
     if cfg['hai']: cbs.append(HAI(**hai_kwargs(cfg)))
     return cbs + precision_callbacks(cfg['precision'], device)  # resolved for the data's device: 'auto' by the hardware

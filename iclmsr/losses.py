@@ -32,12 +32,12 @@ def _check_pos(v, name):
 
 # %% ../nbs/04_losses.ipynb #ce93162e
 def _partner_log_prob(q:Tensor, # (..., 2B, d) queries, row r asks for its partner
-                      z:Tensor, # (2B, d) candidates
+                      z:Tensor, # (2B, d) candidates, or (..., 2B, d): one set per leading index of `q`
                       tau       # temperature
                      ) -> Tensor: # (..., 2B) log P(partner of r | query r)
     "Log-softmax over the candidates k != r of cos(q_r, z_k)/tau, taken at the partner (r+B) mod 2B."
-    n2 = len(z)
-    logits = F.normalize(q, dim=-1) @ F.normalize(z, dim=-1).T / tau
+    n2 = z.shape[-2]
+    logits = F.normalize(q, dim=-1) @ F.normalize(z, dim=-1).transpose(-1, -2) / tau
     logits = logits.masked_fill(torch.eye(n2, dtype=torch.bool, device=z.device), float('-inf'))
     rows = torch.arange(n2, device=z.device)
     return logits[..., rows, rows.roll(n2 // 2)] - torch.logsumexp(logits, dim=-1)
@@ -71,15 +71,15 @@ def info_nce(q:Tensor,            # (B, d) queries (online encoder)
 _forms = ('exact', 'jensen')
 
 def backdoor_loss(zq:Tensor,         # (n, 2B, d) per-stratum projections: zq[t, r] = g(a_t ⊙ Z_r)
-                  z:Tensor,          # (2B, d) plain projections of both views, cat(z1, z2)
+                  z:Tensor,          # (2B, d) plain projections of both views, cat(z1, z2); or (n, 2B, d): per-stratum candidates (both views re-weighted)
                   tau:float=0.5,     # temperature
                   form:str='exact'   # 'exact': -log of the mean over strata of P_t; 'jensen': mean over strata of -log P_t
                  ) -> Tensor:        # scalar, mean over the 2B rows
     "ICL-MSR's backdoor-adjusted contrastive loss L_msr over `n` equally likely strata."
-    check_arg(isinstance(z, Tensor) and z.ndim == 2 and len(z) >= 2 and len(z) % 2 == 0, 'z',
-              'a 2-D tensor (2B, d) with an even number of rows >= 2', shape_of(z))
-    check_arg(isinstance(zq, Tensor) and zq.ndim == 3 and len(zq) >= 1 and zq.shape[1:] == z.shape, 'zq',
-              f'a 3-D tensor (n, {len(z)}, {z.shape[1]}), n >= 1 strata of rows matching `z`', shape_of(zq))
+    check_arg(isinstance(z, Tensor) and z.ndim in (2, 3) and z.shape[-2] >= 2 and z.shape[-2] % 2 == 0, 'z',
+              'a 2-D tensor (2B, d) (or (n, 2B, d) per stratum) with an even number of rows >= 2', shape_of(z))
+    check_arg(isinstance(zq, Tensor) and zq.ndim == 3 and len(zq) >= 1 and zq.shape[1:] == z.shape[-2:] and (z.ndim == 2 or z.shape == zq.shape), 'zq',
+              f'a 3-D tensor (n, {z.shape[-2]}, {z.shape[-1]}), n >= 1 strata of rows matching `z`', shape_of(zq))
     _check_pos(tau, 'tau')
     check_arg(form in _forms, 'form', f'one of {_forms}', form)
     logp = _partner_log_prob(zq, z, tau)  # (n, 2B)

@@ -12,24 +12,27 @@ from fastcore.basics import store_attr, patch
 from fastai.callback.core import Callback
 from .core import check_arg, is_number, NonFiniteError
 from .losses import uniformity
-from .msr import MetaSemanticRegularizer
+import warnings
+from .msr import MetaSemanticRegularizer, strata_health, STRATA_COLLAPSED
 from .methods import ContrastiveMethod
+from .distributed import all_reduce_mean_
 
 # %% auto #0
-__all__ = ['META_MODES', 'META_SCHEDULES', 'MetaObjective', 'meta_gradient', 'ICLMSR', 'NonFiniteGuard']
+__all__ = ['META_MODES', 'FO_VS', 'META_SCHEDULES', 'MSR_OPTIMS', 'MSR_VIEWS', 'MetaObjective', 'meta_gradient', 'ICLMSR',
+           'NonFiniteGuard']
 
 # %% ../nbs/08_meta.ipynb #044671b2
 class MetaObjective(nn.Module):
     "L_ct (and L_msr) of `method` on the views `xv`, as one module so that `functional_call` can run it at virtual parameters."
-    def __init__(self, model:nn.Module, method:ContrastiveMethod, form:str='exact'):
+    def __init__(self, model:nn.Module, method:ContrastiveMethod, form:str='exact', views:str='query'):
         super().__init__()
-        self.model, self.form = model, form
+        self.model, self.form, self.views = model, form, views
         object.__setattr__(self, 'method', method)  # a callback, not a sub-module
     def forward(self, xv, a=None, msr_only=False, pooled=False):
         "With `pooled`, `xv` is already the pooled features (2B, c) of the views and only the heads run."
         fmap = xv[..., None, None] if pooled else self.model(xv)  # pool() of a 1x1 map is the features themselves
         if a is None: return self.method.loss(fmap, self.model)
-        lm = self.method.msr_loss(fmap, a, self.model, self.form)
+        lm = self.method.msr_loss(fmap, a, self.model, self.form, self.views)
         return lm if msr_only else (self.method.loss(fmap, self.model), lm)
 
 def _virtual_buffers(model):
@@ -48,6 +51,7 @@ def _norm(ts): return torch.sqrt(sum((t.float()**2).sum() for t in ts))
 
 # %% ../nbs/08_meta.ipynb #99256587
 META_MODES = ('exact', 'finite_difference', 'first_order')
+FO_VS = ('ct', 'to')
 
 def meta_gradient(obj:MetaObjective,     # the objective (model + method)
                   msr:nn.Module,          # the meta semantic regularizer f_msr
@@ -58,10 +62,13 @@ def meta_gradient(obj:MetaObjective,     # the objective (model + method)
                   g:list|None=None,       # ∇θ L_to at the current θ if already known (phase 1's gradients)
                   r:float=1e-3,           # finite-difference radius: ε = r / ‖v‖
                   a:torch.Tensor|None=None, # A_s = msr(x) with its graph to φ, if phase 1 already computed it
-                  h:torch.Tensor|None=None  # pooled features of `xv` at θ (phase 1's), for 'first_order'
+                  h:torch.Tensor|None=None, # pooled features of `xv` at θ (phase 1's), for 'first_order'
+                  fo_v:str='ct',          # 'first_order': v = ∇θ L_ct(θ) ('ct', the meta objective's gradient) or phase 1's ∇θ L_to ('to', as before)
+                  gct:list|None=None      # ∇θ L_ct at the current θ if already known, for 'first_order' with fo_v='ct'
                  ) -> tuple:              # (gradients for f_msr's parameters, dict of diagnostics)
     "Gradient of the phase-2 objective L_ct(θ¹(φ)) + γ L_uni(A_s(φ)) w.r.t. f_msr's parameters φ; θ is left untouched."
     check_arg(mode in META_MODES, 'mode', f"one of {META_MODES}", mode)
+    check_arg(fo_v in FO_VS, 'fo_v', f"one of {FO_VS}", fo_v)
     model = obj.model
     names = [k for k, p in model.named_parameters() if p.requires_grad]
     enc = [k for k in names if k.startswith('encoder.')]   # θ_f: reached through the pooled features only
@@ -70,19 +77,22 @@ def meta_gradient(obj:MetaObjective,     # the objective (model + method)
     bufs = _virtual_buffers(model)
     phi = [p for p in msr.parameters() if p.requires_grad]
     if a is None: a = msr(x)
-    uni = uniformity(a, s)
+    uni = uniformity(msr.uni_vectors(a) if hasattr(msr, 'uni_vectors') else a, s)
     def leaves(d): return {k: (v.clone().requires_grad_() if k in names else v) for k, v in d.items()}
     def moved(step, scale): return {**theta, **{k: theta[k] + scale * st for k, st in zip(names, step)}}
     def features(th):  # pooled features of the views at parameters `th`, no graph
         with torch.no_grad(): return model.pool(functional_call(model, {**th, **bufs}, (xv,)))
     def head_msr(hv, th): return _call(obj, {k: th[k] for k in head}, bufs, hv, a, msr_only=True, pooled=True)
     info = dict(uni=uni.item())
-    if g is None:  # ∇θ L_to(θ), the virtual step's direction (phase 1 has it already)
+    want_ct = mode == 'first_order' and fo_v == 'ct' and gct is None
+    if want_ct or (g is None and not (mode == 'first_order' and fo_v == 'ct')):  # ∇θ L_ct or ∇θ L_to(θ), the virtual step's direction (phase 1 has them already)
         th = leaves(theta)
         ct, lm = _call(obj, th, bufs, xv, a.detach())
-        g = torch.autograd.grad(ct + lam * lm, [th[k] for k in names])
+        ps = [th[k] for k in names]
+        if want_ct: gct = torch.autograd.grad(ct, ps, retain_graph=g is None)
+        if g is None and not want_ct: g = torch.autograd.grad(ct + lam * lm, ps)
         info.update(ct=ct.item(), msr=lm.item())
-    if mode == 'first_order': v = list(g)
+    if mode == 'first_order': v = list(gct if fo_v == 'ct' else g)
     else:  # v = ∇L_ct(θ¹) at θ¹ = θ - α g: one forward and backward
         th1 = leaves(moved(g, -alpha))
         ct1 = _call(obj, th1, bufs, xv)
@@ -116,6 +126,8 @@ def meta_gradient(obj:MetaObjective,     # the objective (model + method)
 
 # %% ../nbs/08_meta.ipynb #331c6303
 META_SCHEDULES = ('batch', 'epoch')
+MSR_OPTIMS = ('adam', 'sgd')
+MSR_VIEWS = ('query', 'both')
 
 class ICLMSR(Callback):
     """ICL-MSR on top of a base method callback. Adds `lam * L_msr` to `learn.loss_grad` and `learn.loss` in
@@ -127,14 +139,17 @@ class ICLMSR(Callback):
                  alpha:float=0.1,      # α, the virtual SGD step of phase 2
                  gamma:float=0.1,      # γ, weight of the uniformity of the strata in phase 2
                  s:float=2.0,          # scale of the Gaussian-potential uniformity
-                 msr_lr:float=1e-3,    # Adam learning rate of f_msr
+                 msr_lr:float=1e-3,    # learning rate of f_msr
                  mode:str='exact',     # meta-gradient: 'exact', 'finite_difference' or 'first_order'
                  schedule:str='batch', # 'batch' (phase 2 after phase 1 on the same batch) or 'epoch'
                  every:int=1,          # with schedule='batch': phase 2 every `every` batches
                  form:str='exact',     # L_msr: 'exact' log-mean or 'jensen' mean-log
                  skip_nonfinite:bool=False, # skip (and count in `skipped`) a meta step whose gradient is NaN/Inf instead of raising `NonFiniteError`
-                 msr:nn.Module|None=None, # a ready f_msr; default `MetaSemanticRegularizer(c, n)`
-                 **msr_kwargs          # passed to `MetaSemanticRegularizer`
+                 msr:nn.Module|None=None, # a ready f_msr; default `MetaSemanticRegularizer(c, n)`; one without parameters (`OracleStrata`) takes no meta step
+                 msr_optim:str='adam', # f_msr's optimizer: 'adam' or 'sgd' (momentum 0.9, weight decay 5e-4, as MetaMask)
+                 views:str='query',    # L_msr re-weights the 'query' view only, or 'both' views and the negatives (as MetaMask)
+                 fo_v:str='ct',        # 'first_order' mode's v: ∇L_ct ('ct', the meta objective's gradient) or ∇L_to ('to', phase 1's, as before)
+                 **msr_kwargs          # passed to `MetaSemanticRegularizer` (e.g. param='sigmoid', floor)
                 ):
         check_arg(isinstance(n, int) and n >= 1, 'n', 'an int >= 1', n)
         check_arg(is_number(lam) and lam >= 0, 'lam', 'a weight >= 0', lam)
@@ -147,8 +162,11 @@ class ICLMSR(Callback):
         check_arg(isinstance(every, int) and every >= 1, 'every', 'an int >= 1', every)
         check_arg(form in ('exact', 'jensen'), 'form', "'exact' or 'jensen'", form)
         check_arg(isinstance(skip_nonfinite, bool), 'skip_nonfinite', 'True or False', skip_nonfinite)
+        check_arg(msr_optim in MSR_OPTIMS, 'msr_optim', f"one of {MSR_OPTIMS}", msr_optim)
+        check_arg(views in MSR_VIEWS, 'views', f"one of {MSR_VIEWS}", views)
+        check_arg(fo_v in FO_VS, 'fo_v', f"one of {FO_VS}", fo_v)
         store_attr(but='msr_kwargs'); self.msr_kwargs = msr_kwargs
-        self.history, self.skipped = [], 0
+        self.history, self.skipped, self.health, self.warned = [], 0, [], False
 
     def before_fit(self):
         methods = [cb for cb in self.learn.cbs if isinstance(cb, ContrastiveMethod)]
@@ -161,26 +179,37 @@ class ICLMSR(Callback):
         check_arg(self.msr(torch.zeros(1, 3, 8, 8)).shape[-1] == c, 'msr', f'a regularizer built for c={c} channels', self.msr)
         dev = next(model.parameters()).device
         self.msr.to(dev)
-        self.msr_opt = torch.optim.Adam(self.msr.parameters(), lr=self.msr_lr)
-        self.objective = MetaObjective(model, self.method, self.form)
+        ps = [p for p in self.msr.parameters() if p.requires_grad]
+        self.learns = len(ps) > 0  # fixed strata (OracleStrata): phase 1 only
+        if not self.learns: self.msr_opt = None
+        elif self.msr_optim == 'sgd': self.msr_opt = torch.optim.SGD(ps, lr=self.msr_lr, momentum=0.9, weight_decay=5e-4)
+        else: self.msr_opt = torch.optim.Adam(ps, lr=self.msr_lr)
+        self.objective = MetaObjective(model, self.method, self.form, self.views)
+
+    def before_train(self):
+        if hasattr(self.msr, 'refresh'): self.msr.refresh(self.learn.model.encoder)  # oracle strata follow the encoder
 
     def after_loss(self):
         if not self.training: return
         fmap, x = self.learn.pred, self.learn.original
         check_arg(fmap.ndim == 4, 'model', 'a model whose forward gives the feature map (B, c, h, w)', tuple(fmap.shape))
-        self._a = self._h = None
+        self._a = self._h = self._gct = None
         if self._meta_now() and not torch.is_autocast_enabled(x.device.type):
             # phase 2 runs on this batch and phase 1 computes in fp32: keep A_s with its graph to φ and the pooled features
             a = self._a = self.msr(x.float())
             self._h = self.learn.model.pool(fmap.detach())
+            if self.mode == 'first_order' and self.fo_v == 'ct' and getattr(self.learn, 'scaler', None) is None:
+                ps = [p for p in self.learn.model.parameters() if p.requires_grad]  # v = ∇θ L_ct: one backward of the base loss alone
+                gs = torch.autograd.grad(self.learn.loss_grad, ps, retain_graph=True, allow_unused=True)
+                self._gct = all_reduce_mean_([torch.zeros_like(p) if gr is None else gr for p, gr in zip(ps, gs)])  # averaged over ranks, like .grad
         else:
             with torch.no_grad(): a = self.msr(x)
-        lm = self.method.msr_loss(fmap, a.detach().float(), self.learn.model, self.form)
+        lm = self.method.msr_loss(fmap, a.detach().float(), self.learn.model, self.form, self.views)
         self.learn.loss_grad = self.learn.loss_grad + self.lam * lm
         self.learn.loss = self.learn.loss_grad.detach().clone()
         self.last_msr = lm.detach()
 
-    def _meta_now(self): return self.schedule == 'batch' and self.iter % self.every == 0
+    def _meta_now(self): return self.learns and self.schedule == 'batch' and self.iter % self.every == 0
 
     def after_backward(self):
         if not self._meta_now(): return
@@ -188,21 +217,34 @@ class ICLMSR(Callback):
         if getattr(self.learn, 'scaler', None) is None:  # phase 1's gradients are ∇θ L_to: the virtual step reuses them
             ps = [p for p in self.learn.model.parameters() if p.requires_grad]
             if all(p.grad is not None for p in ps): g = [p.grad.detach() for p in ps]
-        self.meta_step(self.learn.original, self.learn.xb[0], g, a=getattr(self, '_a', None), h=getattr(self, '_h', None))
-        self._a = self._h = None
+        self.meta_step(self.learn.original, self.learn.xb[0], g, a=getattr(self, '_a', None), h=getattr(self, '_h', None),
+                       gct=getattr(self, '_gct', None))
+        self._a = self._h = self._gct = None
 
     def after_train(self):
-        if self.schedule != 'epoch': return
-        for xb, *_ in self.dls.train:
-            views, _ = self.method.make_views(xb)
-            xv = torch.cat(views)
-            self.method.prepare(xv)
-            self.meta_step(xb, xv)
+        if self.schedule == 'epoch' and self.learns:
+            for xb, *_ in self.dls.train:
+                views, _ = self.method.make_views(xb)
+                xv = torch.cat(views)
+                self.method.prepare(xv)
+                self.meta_step(xb, xv)
+        self.record_health(self.learn.original)
 
-    def meta_step(self, x, xv, g=None, a=None, h=None):
+    def record_health(self, x):
+        "Append the strata health (`strata_health`) of the original images `x` to `self.health`; warn once when they collapse."
+        with torch.no_grad(): hl = strata_health(self.msr(x.float()))
+        self.health.append(dict(epoch=getattr(self.learn, 'epoch', len(self.health)), **hl))
+        if self.learns and hl['entropy'] < STRATA_COLLAPSED and not self.warned:
+            self.warned = True
+            warnings.warn(f"ICL-MSR's strata collapsed at epoch {self.health[-1]['epoch']}: entropy/log c {hl['entropy']:.3f} "
+                          f"(< {STRATA_COLLAPSED}), top channel {hl['top_share']:.2f} of each stratum's weight; "
+                          "L_msr now compares the views through a few channels (param='softmax' does this; the default 'sigmoid' does not)")
+        return hl
+
+    def meta_step(self, x, xv, g=None, a=None, h=None, gct=None):
         "One phase-2 update of f_msr on original images `x` and their views `xv`; the model is left untouched."
         grads, info = meta_gradient(self.objective, self.msr, x.float(), xv.float(), self.lam, self.alpha,
-                                    self.gamma, self.s, self.mode, g=g, a=a, h=h)
+                                    self.gamma, self.s, self.mode, g=g, a=a, h=h, fo_v=self.fo_v, gct=gct)
         if not all(torch.isfinite(gr).all() for gr in grads):  # a NaN/Inf would poison f_msr in one step
             if not self.skip_nonfinite:
                 raise NonFiniteError('meta-gradient', getattr(self.learn, 'epoch', 0), getattr(self.learn, 'iter', 0), info['grad_norm'])
@@ -217,14 +259,16 @@ class ICLMSR(Callback):
 # %% ../nbs/08_meta.ipynb #mt000002
 @patch
 def training_state(self:ICLMSR) -> dict:
-    "f_msr, its optimizer, the meta steps' history and the skipped count, for a checkpoint (after `before_fit`)."
-    return dict(msr=self.msr.state_dict(), opt=self.msr_opt.state_dict(), history=self.history, skipped=self.skipped)
+    "f_msr, its optimizer (None for fixed strata), the meta steps' history, the skipped count and the strata's health, for a checkpoint (after `before_fit`)."
+    return dict(msr=self.msr.state_dict(), opt=self.msr_opt and self.msr_opt.state_dict(), history=self.history, skipped=self.skipped,
+                health=self.health)
 
 @patch
 def load_training_state(self:ICLMSR, st:dict):
     "Restore what `training_state` returned (after `before_fit` built f_msr's optimizer)."
-    self.msr.load_state_dict(st['msr']); self.msr_opt.load_state_dict(st['opt'])
-    self.history, self.skipped = st['history'], st.get('skipped', 0)
+    self.msr.load_state_dict(st['msr'])
+    if self.msr_opt is not None: self.msr_opt.load_state_dict(st['opt'])
+    self.history, self.skipped, self.health = st['history'], st.get('skipped', 0), st.get('health', [])
 
 # %% ../nbs/08_meta.ipynb #512f8a00
 class NonFiniteGuard(Callback):

@@ -90,11 +90,11 @@ class ContrastiveMethod(Callback):
 
     def pair_loss(self, hq, hk, model): raise NotImplementedError
 
-    def msr_loss(self, fmap, a, model, form='exact'):
-        """ICL-MSR's backdoor-adjusted loss: the base loss with the query branch re-weighted by each of the n strata
-        of `a` (B, n, c), averaged over the strata. `form` matters for softmax methods, which override this."""
+    def msr_loss(self, fmap, a, model, form='exact', views='query'):
+        """ICL-MSR's backdoor-adjusted loss: the base loss with the query branch (`views='both'`: both branches) re-weighted
+        by each of the n strata of `a` (B, n, c), averaged over the strata. `form` matters for softmax methods, which override this."""
         h = model.pool(_fp32(fmap))
-        return torch.stack([self.pair_loss(hq, h, model) for hq in stratum_features(h, a)]).mean()
+        return torch.stack([self.pair_loss(hq, hq if views == 'both' else h, model) for hq in stratum_features(h, a)]).mean()
 
     @property
     def name(self): return type(self).__name__.lower()
@@ -121,11 +121,11 @@ class SimCLR(ContrastiveMethod):
     def pair_loss(self, hq, hk, model):
         return backdoor_loss(gather_views(model.projector(hq))[None], gather_views(model.projector(hk)), tau=self.tau)
 
-    def msr_loss(self, fmap, a, model, form='exact'):
+    def msr_loss(self, fmap, a, model, form='exact', views='query'):
         h = model.pool(_fp32(fmap))
         hq = stratum_features(h, a)
-        zq = model.projector(hq.flatten(0, 1)).view(hq.shape[0], h.shape[0], -1)
-        return backdoor_loss(gather_views(zq, dim=1), gather_views(model.projector(h)), tau=self.tau, form=form)
+        zq = gather_views(model.projector(hq.flatten(0, 1)).view(hq.shape[0], h.shape[0], -1), dim=1)
+        return backdoor_loss(zq, zq if views == 'both' else gather_views(model.projector(h)), tau=self.tau, form=form)
 
 # %% ../nbs/07_methods.ipynb #a9970ab6
 @torch.no_grad()

@@ -15,11 +15,14 @@ from .core import check_arg
 from .models import IMAGENET_MEAN, IMAGENET_STD
 
 # %% auto #0
-__all__ = ['MetaSemanticRegularizer', 'reweight']
+__all__ = ['MSR_PARAMS', 'STRATA_COLLAPSED', 'ORACLE_RESTS', 'MetaSemanticRegularizer', 'reweight', 'strata_health',
+           'foreground_share', 'oracle_strata', 'OracleStrata']
 
 # %% ../nbs/06_msr.ipynb #c3d2e2a6
+MSR_PARAMS = ('sigmoid', 'l2', 'softmax')
+
 class MetaSemanticRegularizer(nn.Module):
-    "A small CNN from the original image (B,3,H,W) in [0,1] to n channel re-weightings A_s (B, n, c), each with mean 1."
+    "A small CNN from the original image (B,3,H,W) in [0,1] to n channel re-weightings A_s (B, n, c), each the identity at zero logits."
     def __init__(self, c:int,                 # channels of the encoder's feature map (`model.num_features`)
                  n:int=4,                      # number of strata
                  width:int=32,                 # channels of the first conv; then 2x, 4x
@@ -27,7 +30,9 @@ class MetaSemanticRegularizer(nn.Module):
                  mean=IMAGENET_MEAN,           # per-channel input mean (the input is in [0,1])
                  std=IMAGENET_STD,             # per-channel input std
                  seed:int|None=None,           # if given, initialise with this seed (global RNG untouched)
-                 floor:float=0.):              # share of every stratum kept uniform, in [0, 1): a_t >= floor on every channel
+                 floor:float=0.,               # share of every stratum kept at the identity, in [0, 1): a_t = floor + (1 - floor) a_t
+                 param:str='sigmoid',          # logits -> weights: one of `MSR_PARAMS` ('sigmoid' 2σ(l), 'l2' signed unit norm x √c, 'softmax' c softmax(l))
+                 centre:bool|None=None):       # L_uni on the centred strata (default: True except for 'softmax')
         super().__init__()
         for name, v in (('c', c), ('n', n), ('width', width)):
             check_arg(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, 'an int >= 1', v)
@@ -35,7 +40,10 @@ class MetaSemanticRegularizer(nn.Module):
                   'a number > 0 (zero makes all strata identical, and they never separate)', init_scale)
         check_arg(isinstance(floor, (int, float)) and not isinstance(floor, bool) and 0 <= floor < 1, 'floor',
                   'a share in [0, 1) (1 would make every stratum the identity)', floor)
-        store_attr('c,n,width,init_scale,floor')
+        check_arg(param in MSR_PARAMS, 'param', f"one of {MSR_PARAMS}", param)
+        check_arg(centre is None or isinstance(centre, bool), 'centre', 'None, True or False', centre)
+        if centre is None: centre = param != 'softmax'
+        store_attr('c,n,width,init_scale,floor,param,centre')
         self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer('std',  torch.tensor(std,  dtype=torch.float32).view(1, 3, 1, 1))
         with torch.random.fork_rng(devices=[], enabled=seed is not None):
@@ -54,11 +62,20 @@ class MetaSemanticRegularizer(nn.Module):
         return self.head(h).view(-1, self.n, self.c)
 
     def forward(self, x:Tensor # (B, 3, H, W) original images in [0, 1]
-               ) -> Tensor:    # A_s (B, n, c): a_t = floor + (1 - floor) c softmax(l_t), positive, mean 1 over the channels
-        a = self.c * F.softmax(self.logits(x), dim=-1)
+               ) -> Tensor:    # A_s (B, n, c); all-ones at zero logits
+        l = self.logits(x)
+        if self.param == 'sigmoid': a = 2 * torch.sigmoid(l)
+        elif self.param == 'l2':
+            u = 1 + l
+            a = math.sqrt(self.c) * u / u.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        else: a = self.c * F.softmax(l, dim=-1)
         return a if not self.floor else self.floor + (1 - self.floor) * a
 
-    def extra_repr(self): return f"c={self.c}, n={self.n}, width={self.width}" + (f", floor={self.floor}" if self.floor else "")
+    def uni_vectors(self, a:Tensor) -> Tensor:
+        "The vectors the uniformity loss spreads: the strata `a` (B, n, c), centred over the channels if `self.centre`."
+        return a - a.mean(-1, keepdim=True) if self.centre else a
+
+    def extra_repr(self): return f"c={self.c}, n={self.n}, width={self.width}, param={self.param!r}" + (f", floor={self.floor}" if self.floor else "")
 
 # %% ../nbs/06_msr.ipynb #a29e307c
 def reweight(fmap:Tensor, # (B, c, h, w) the encoder's feature map Z
@@ -73,3 +90,87 @@ def reweight(fmap:Tensor, # (B, c, h, w) the encoder's feature map Z
     check_arg(a.shape[0] == fmap.shape[0], 'a', f"one row per image of the feature map (B={fmap.shape[0]}); "
               "for stacked views repeat it, e.g. a.repeat(2, 1, 1)", tuple(a.shape))
     return a.transpose(0, 1)[..., None, None] * fmap
+
+# %% ../nbs/06_msr.ipynb #f23f575b
+STRATA_COLLAPSED = 0.1  # normalised entropy below which the strata count as collapsed (about 1.7 effective channels of 256)
+
+def strata_health(a:Tensor # (B, n, c) or (n, c) strata
+                 ) -> dict: # entropy (/ log c), top_share, cosine (of the centred strata), each a float
+    "How spread the strata are: normalised entropy and top-channel share of |a_t|, and the mean cosine between the centred strata."
+    check_arg(isinstance(a, Tensor) and a.ndim in (2, 3) and a.shape[-1] >= 2, 'a', 'strata (B, n, c) or (n, c), c >= 2',
+              tuple(a.shape) if isinstance(a, Tensor) else type(a).__name__)
+    a = a.detach().float()
+    a = a if a.ndim == 3 else a[None]
+    p = a.abs(); p = p / p.sum(-1, keepdim=True).clamp_min(1e-12)
+    ent = -(p * p.clamp_min(1e-12).log()).sum(-1) / math.log(a.shape[-1])
+    n = a.shape[1]
+    if n > 1:
+        u = F.normalize(a - a.mean(-1, keepdim=True), dim=-1)
+        cos = (u @ u.transpose(1, 2))[:, ~torch.eye(n, dtype=torch.bool, device=a.device)].mean().item()
+    else: cos = float('nan')
+    return dict(entropy=ent.mean().item(), top_share=p.amax(-1).mean().item(), cosine=cos)
+
+# %% ../nbs/06_msr.ipynb #a6c336ab
+def foreground_share(fmap:Tensor,  # (B, c, h, w) the encoder's feature map of original images
+                     masks:Tensor  # (B, H, W) their object masks (bool or in [0, 1])
+                    ) -> Tensor:   # (c,) share of each channel's activation on the object
+    "For each channel, the share of its non-negative activation (summed over images and positions) inside the object masks."
+    check_arg(isinstance(fmap, Tensor) and fmap.ndim == 4, 'fmap', 'a feature map (B, c, h, w)', tuple(getattr(fmap, 'shape', ())))
+    check_arg(isinstance(masks, Tensor) and masks.ndim == 3 and len(masks) == len(fmap), 'masks',
+              f'object masks (B, H, W) of the same {len(fmap)} images', tuple(getattr(masks, 'shape', ())))
+    m = F.adaptive_avg_pool2d(masks[:, None].float(), fmap.shape[-2:])   # (B, 1, h, w) object share of each cell
+    z = fmap.float().clamp_min(0)
+    return (z * m).sum((0, 2, 3)) / z.sum((0, 2, 3)).clamp_min(1e-12)
+
+ORACLE_RESTS = ('partition', 'uniform')
+
+def oracle_strata(share:Tensor,   # (c,) foreground share of each channel
+                  n:int=4,        # number of strata
+                  top:float=0.25, # share of the channels in stratum 0 (the most foreground ones)
+                  rest:str='partition' # the other strata: 'partition' (the remaining channels split in rank order) or 'uniform' (identity)
+                 ) -> Tensor:     # (n, c), every stratum with mean 1
+    "Strata from channel foreground shares: stratum 0 the top `top` channels, the others as `rest` says."
+    check_arg(isinstance(share, Tensor) and share.ndim == 1, 'share', 'a vector (c,) of foreground shares', tuple(getattr(share, 'shape', ())))
+    c = len(share)
+    check_arg(isinstance(n, int) and n >= 1 and (rest == 'uniform' or n == 1 or c - max(1, round(top * c)) >= n - 1), 'n',
+              f'an int >= 1, with at least one channel per stratum (c = {c})', n)
+    check_arg(isinstance(top, (int, float)) and 0 < top < 1, 'top', 'a share in (0, 1)', top)
+    check_arg(rest in ORACLE_RESTS, 'rest', f'one of {ORACLE_RESTS}', rest)
+    order, k = share.argsort(descending=True, stable=True), max(1, round(top * c))
+    a = torch.zeros(n, c)
+    a[0, order[:k]] = c / k
+    if rest == 'uniform': a[1:] = 1.
+    else:
+        for t, g in enumerate(order[k:].chunk(n - 1) if n > 1 else [], 1): a[t, g] = c / len(g)
+    return a
+
+class OracleStrata(nn.Module):
+    "Fixed strata (the same for every image) built from the object masks by `oracle_strata`; no parameters. A positive control, not a method."
+    def __init__(self, c:int, n:int=4, top:float=0.25, rest:str='partition',
+                 images:Tensor|None=None, # (N, 3, H, W) original training images in [0, 1] for `refresh`
+                 masks:Tensor|None=None,  # (N, H, W) their object masks
+                 bs:int=256):             # batch size of `refresh`'s forward passes
+        super().__init__()
+        check_arg(isinstance(c, int) and c >= 1, 'c', 'an int >= 1', c)
+        oracle_strata(torch.zeros(c), n, top, rest)  # checks n, top, rest
+        check_arg((images is None) == (masks is None) and (images is None or (images.ndim == 4 and masks.ndim == 3 and len(images) == len(masks))),
+                  'masks', 'given with `images`: (N, H, W) masks of the N images', None if masks is None else tuple(masks.shape))
+        store_attr('c,n,top,rest,bs')
+        self.register_buffer('a', torch.ones(n, c))
+        self.images, self.masks = images, masks  # plain attributes: not saved with the state dict
+        self.share = None
+
+    @torch.no_grad()
+    def refresh(self, encoder:nn.Module) -> Tensor:
+        "Recompute the strata from `encoder`'s feature maps of the stored images (eval mode, no grad); returns the shares."
+        check_arg(self.images is not None, 'images', 'original images and masks given to OracleStrata', None)
+        was, dev = encoder.training, self.a.device
+        encoder.eval()
+        try: fmap = torch.cat([encoder(self.images[i:i + self.bs].to(dev)).float() for i in range(0, len(self.images), self.bs)])
+        finally: encoder.train(was)
+        self.share = foreground_share(fmap, self.masks.to(dev))
+        self.a.copy_(oracle_strata(self.share.cpu(), self.n, self.top, self.rest))
+        return self.share
+
+    def forward(self, x:Tensor) -> Tensor: return self.a.expand(len(x), -1, -1)
+    def extra_repr(self): return f"c={self.c}, n={self.n}, top={self.top}, rest={self.rest!r}"

@@ -20,9 +20,9 @@ from .core import (check_arg, seed_everything, default_device, resolve_precision
 from .benchmarks.confounded import ConfoundedDataset, SPLITS
 from .meta import NonFiniteGuard
 from .mcl import train_mcl, MCLEncoder
-from .msr import MetaSemanticRegularizer
+from .msr import MetaSemanticRegularizer, strata_health
 from .distributed import DDPTrainer, is_main, main_first, on_main, world_size
-from .config import check_config, resolve_config, build_dls, build_model, iclmsr_kwargs, run_callbacks
+from .config import check_config, resolve_config, build_dls, build_model, iclmsr_kwargs, run_callbacks, stored_config, build_strata
 
 # %% auto #0
 __all__ = ['RUN_VERSION', 'RUN_FILES', 'DEMO', 'DEMO_CHOICE', 'REPORT_ROWS', 'build_learner', 'EpochSeeder', 'training_state',
@@ -38,7 +38,7 @@ def build_learner(cfg:dict, dls=None, device=None, extra_cbs=()) -> Learner:
     seed_everything(cfg['seed'])
     dls = dls or build_dls(cfg, device)
     model = build_model(cfg)
-    cbs = run_callbacks(cfg, model.num_features, dls.device)
+    cbs = run_callbacks(cfg, model.num_features, dls.device, ds=dls.train.dataset)
     return Learner(dls, model, cbs=cbs + list(extra_cbs), opt_func=Adam, lr=cfg['lr'], wd=cfg['wd'])
 
 # %% ../nbs/13_runs.ipynb #f7379578
@@ -97,6 +97,7 @@ class Checkpoint(Callback):
         icl = getattr(self.learn, 'iclmsr', None)
         if icl is not None and icl.history: row['meta_steps'] = len(icl.history)
         if icl is not None and icl.skip_nonfinite: row['meta_skipped'] = icl.skipped
+        if icl is not None and icl.health: row.update({f'strata_{k}': round(v, 4) for k, v in icl.health[-1].items() if k != 'epoch'})
         self.metrics.append(row); self.t0 = time.time()
         self.save(self.epoch)
         write_metrics(self.out, self.metrics)
@@ -146,7 +147,7 @@ def resume_state(out:Path, cfg:dict, device=None) -> dict|None:
     "The checkpoint to resume the run `cfg` from (None if `out` has none); refuses one saved with other options, naming them."
     if not (out/'last.pt').exists(): return None
     st = load_checkpoint(out/'last.pt')
-    old = resolve_config(st['config'], device)
+    old = resolve_config(stored_config(st['config']), device)
     if cfg['epochs'] > old['epochs']: old['epochs'] = cfg['epochs']  # extending a run: more epochs, same everything else
     elif cfg['epochs'] < st['epoch'] + 1:
         raise ValueError(f"argument `epochs`: the run in {out} has trained {st['epoch'] + 1} epochs already; "
@@ -237,6 +238,8 @@ class EpochReport(Callback):
         if not self.trained: return
         names = self.recorder.metric_names
         vals = '  '.join(f"{n} {v:.4f}" if isinstance(v, float) else f"{n} {v}" for n, v in zip(names[1:], log[1:]) if n != 'time')
+        icl = getattr(self.learn, 'iclmsr', None)
+        if icl is not None and icl.health: vals += f"  strata entropy {icl.health[-1]['entropy']:.3f}"
         print(f"epoch {log[0] + 1}/{self.n_epoch}  {vals}  {log[-1]}  {self.ips:.0f} images/s", file=self.file or sys.stdout, flush=True)
 
 # %% ../nbs/13_runs.ipynb #6cd26965
@@ -332,7 +335,7 @@ def check_run_record(run:Path, cfg:dict):
     "A `ValueError` if the run's `config.json` (its record) is unreadable or disagrees with the checkpoint's own config `cfg`."
     f = Path(run)/'config.json'
     if not f.exists(): return
-    try: rec = check_config(json.loads(f.read_text()))
+    try: rec = check_config(stored_config(json.loads(f.read_text())))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"run {run}: config.json is not valid JSON ({e}); encoder.pt holds the run's own config: "
                          "restore config.json from it, or retrain") from None
@@ -347,7 +350,7 @@ def load_encoder(run:str|Path, device=None):
     run = Path(run)
     check_arg((run/'encoder.pt').exists(), 'run', 'a folder written by `iclmsr pretrain` (with encoder.pt)', str(run))
     ck = load_checkpoint(run/'encoder.pt')
-    try: cfg = check_config(ck['config'])
+    try: cfg = check_config(stored_config(ck['config']))
     except ValueError as e: raise ValueError(f"run {run}: {e} (written by a newer iclmsr? upgrade iclmsr)") from None
     check_run_record(run, cfg)
     model = build_model(cfg)
@@ -355,7 +358,7 @@ def load_encoder(run:str|Path, device=None):
     model.load_state_dict(ck['model'])
     msr = None
     if ck.get('msr') is not None:
-        msr = MetaSemanticRegularizer(model.num_features, n=cfg['n_strata'], floor=cfg['msr_floor']); msr.load_state_dict(ck['msr'])
+        msr = build_strata(cfg, c=model.num_features); msr.load_state_dict(ck['msr'])
     dev = default_device(device)
     return model.to(dev).eval(), (msr.to(dev).eval() if msr is not None else None), cfg
 
@@ -370,7 +373,7 @@ def eval_splits(cfg:dict, n_eval:int=2000, seed_offset:int=1) -> dict:
 def evaluate(run:str|Path, n_eval:int=2000, progress:bool=True, device=None) -> dict:
     "Evaluate the encoder of a run folder on the confounded splits; writes `eval.json` there and returns the numbers."
     from iclmsr.eval import extract_features, linear_probe, knn_accuracy
-    from iclmsr.report import background_report
+    from iclmsr.report import background_report, extract_strata
     model, msr, cfg = load_encoder(run, device)
     check_arg(isinstance(n_eval, int) and n_eval >= 10, 'n_eval', 'an int >= 10', n_eval)
     if cfg['data'].startswith('folder:'):  # the folder's own split: probes trained on its training images, tested on the rest
@@ -379,7 +382,10 @@ def evaluate(run:str|Path, n_eval:int=2000, progress:bool=True, device=None) -> 
         res = dict(linear=linear_probe(ftr, ytr, fva, yva), knn200=knn_accuracy(ftr, ytr, fva, yva),
                    knn5=knn_accuracy(ftr, ytr, fva, yva, k=5, weighted=False))
     else:
-        res = background_report(model, eval_splits(cfg, n_eval), msr=msr, progress=progress, seed=cfg['seed'])
+        splits = eval_splits(cfg, n_eval)
+        res = background_report(model, splits, msr=msr, progress=progress, seed=cfg['seed'])
+        if msr is not None:  # the strata's health on the test images
+            res.update({f'strata_{k}': v for k, v in strata_health(extract_strata(msr, splits['test'], progress=False)).items()})
     res = {k: float(v) for k, v in res.items()}
     atomic_write(Path(run)/'eval.json', json.dumps(res, indent=1))
     return res
@@ -404,7 +410,7 @@ def run_and_evaluate(cfg:dict, out:str|Path, n_eval:int=1000, rerun:bool=False, 
     done = out/'result.json'
     if done.exists() and not rerun:
         r = json.loads(done.read_text())
-        if resolve_config(r['config']) == cfg: return r  # options added later take their defaults; 'auto' is what it resolves to here
+        if resolve_config(stored_config(r['config'])) == cfg: return r  # options added later take their defaults; 'auto' is what it resolves to here
     t0 = time.time()
     pretrain(cfg, out, progress=progress, overwrite=True)  # a run without its result.json is started again
     t1 = time.time()
@@ -427,7 +433,8 @@ REPORT_ROWS = [('confounded_test', 'linear probe, same rho (test)'), ('confounde
                ('unconfounded_rho0', 'unconfounded probe, rho = 0'), ('unconfounded_swapped', 'unconfounded probe, swapped'),
                ('background_reliance', 'background reliance (test - swapped)'), ('foreground_gap', 'foreground gap (test - fg only)'),
                ('bg_decodability', 'background decodability'), ('fg_attention', 'foreground attention'),
-               ('knn5_test_rho0', '5-nn, rho = 0')]
+               ('knn5_test_rho0', '5-nn, rho = 0'), ('strata_entropy', 'strata entropy / log c (ICL-MSR)'),
+               ('strata_top_share', 'strata top-channel share (ICL-MSR)')]
 
 def format_table(results:dict, rows=REPORT_ROWS) -> str:
     "A text table: one row per metric, one column per run (`results`: run name -> eval dict)."
