@@ -26,6 +26,7 @@ import fastai.callback.progress
 
 ERRORS = (ValueError, TypeError, OSError)
 TINY = ['--epochs', '1', '--n-train', '64', '--n-valid', '32', '--bs', '32', '--size', '16', '--no-progress']
+TINY_FOLDER = ['--epochs', '1', '--bs', '4', '--size', '16', '--no-progress']  # a folder's images are all used: no --n-train
 
 # ---------------------------------------------------------------- the workspace the cases use
 def png_bytes(a):
@@ -158,6 +159,12 @@ def newer_version(d):
     ck = torch.load(d/'encoder.pt', weights_only=False); ck['version'] = 99; torch.save(ck, d/'encoder.pt')
 def newer_option(d):
     ck = torch.load(d/'encoder.pt', weights_only=False); ck['config']['warp_drive'] = True; torch.save(ck, d/'encoder.pt')
+def other_arch(d):
+    cfg = json.loads((d/'config.json').read_text()); cfg['arch'] = 'resnet18'; (d/'config.json').write_text(json.dumps(cfg))
+def locked(w, check):
+    "`check()` while this process holds the run folder runs/locked (as a `pretrain` in another process would)."
+    from iclmsr.runs import run_lock
+    with run_lock(w.root/'runs'/'locked'): check()
 def truncate_encoder(d):
     b = (d/'encoder.pt').read_bytes(); (d/'encoder.pt').write_bytes(b[:len(b) // 3])
 
@@ -176,7 +183,7 @@ CASES = [
     ('folder: float image with NaN pixels', 'api', lambda w: api_error(w, image_folder_dls, w.folder('nanpix', **{'a/nan.tiff': Image.fromarray(np.full((8, 8), nan, np.float32))}), needle='nan.tiff')),
     ('folder: does not exist', 'api', lambda w: api_error(w, image_folder_dls, w.root/'nowhere', needle=str(w.root/'nowhere'))),
     ('folder: is a file', 'api', lambda w: api_error(w, image_folder_dls, w.folder('plain')/'a'/'0.png', needle='0.png')),
-    ('folder: truncated image, on the command line', 'cli', lambda w: cli_error(w, ['pretrain', '--data', f"folder:{w.folder('cutjpg', **{'a/cut.jpg': JPG[:len(JPG) // 2]})}", *TINY, '--out', w.root/'runs'/'new'], 'cut.jpg')),
+    ('folder: truncated image, on the command line', 'cli', lambda w: cli_error(w, ['pretrain', '--data', f"folder:{w.folder('cutjpg', **{'a/cut.jpg': JPG[:len(JPG) // 2]})}", *TINY_FOLDER, '--out', w.root/'runs'/'new'], 'cut.jpg')),
     ('folder: grayscale image (works, converted)', 'api', lambda w: works(w, lambda: pixels(w.folder('grey', **{'a/g.png': Image.fromarray(np.full((12, 12), 200, np.uint8))}), 'g.png'),
                                                                       lambda x: x.shape == (12, 12, 3) and (x == 200).all())),
     ('folder: RGBA image (works, converted)', 'api', lambda w: works(w, lambda: pixels(w.folder('rgba', **{'a/t.png': Image.fromarray(np.full((12, 12, 4), 90, np.uint8), 'RGBA')}), 't.png'),
@@ -310,11 +317,16 @@ CASES += [
     ('eval: a truncated encoder.pt', 'cli', lambda w: cli_error(w, ['eval', w.run_copy('trunc', truncate_encoder), '--no-progress'], str(w.root/'runs'/'trunc'/'encoder.pt'))),
     ('eval: --n-eval 5', 'cli', lambda w: cli_error(w, ['eval', w.run, '--n-eval', '5', '--no-progress'], '`n_eval`')),
     ('pretrain --resume with changed options', 'cli', lambda w: cli_error(w, ['pretrain', '--epochs', '2', '--n-train', '64', '--n-valid', '32', '--bs', '16', '--size', '16',
-                                                                             '--out', w.run, '--resume', '--no-progress'], 'epochs (run 1, now 2), bs (run 32, now 16)')),
+                                                                             '--out', w.run, '--resume', '--no-progress'], 'these differ: bs (run 32, now 16)')),  # more epochs: an extension
     ('pretrain --out an existing run without --resume', 'cli', lambda w: cli_error(w, ['pretrain', *TINY, '--out', w.run], 'holds a run already')),
     ('pretrain --out a file', 'cli', lambda w: cli_error(w, ['pretrain', *TINY, '--out', w.run/'config.json'], 'must be a folder')),
     ('pretrain --out below a file (unwritable)', 'cli', lambda w: cli_error(w, ['pretrain', *TINY, '--out', w.run/'config.json'/'sub'], 'can write to')),
-    ('pretrain --data folder:missing', 'cli', lambda w: cli_error(w, ['pretrain', *TINY, '--data', f"folder:{w.root/'nowhere'}", '--out', w.root/'runs'/'new'], str(w.root/'nowhere'))),
+    ('pretrain --data folder: with --n-train (an option of the benchmarks)', 'cli', lambda w: cli_error(w, ['pretrain', *TINY, '--data', f"folder:{w.folder('plain')}", '--out', w.root/'runs'/'new'], 'left out with --data folder:PATH')),
+    ('pretrain --data folder: with --rho', 'cli', lambda w: cli_error(w, ['pretrain', '--rho', '0.2', '--epochs', '1', '--bs', '4', '--no-progress', '--data', f"folder:{w.folder('plain')}", '--out', w.root/'runs'/'new'], '`rho`')),
+    ('pretrain --out a folder another process is training in', 'cli', lambda w: locked(w, lambda: cli_error(w, ['pretrain', *TINY, '--out', w.root/'runs'/'locked'], 'is in use by process'))),
+    ('eval: config.json that is not JSON', 'cli', lambda w: cli_error(w, ['eval', w.run_copy('badjson', lambda d: (d/'config.json').write_text('{"arch": ')), '--no-progress'], 'config.json is not valid JSON')),
+    ('eval: config.json that disagrees with encoder.pt', 'cli', lambda w: cli_error(w, ['eval', w.run_copy('otherarch', other_arch), '--no-progress'], "disagree on arch (config.json 'resnet18', encoder.pt 'smallcnn')")),
+    ('pretrain --data folder:missing', 'cli', lambda w: cli_error(w, ['pretrain', *TINY_FOLDER, '--data', f"folder:{w.root/'nowhere'}", '--out', w.root/'runs'/'new'], str(w.root/'nowhere'))),
 ]
 
 def _subprocess(w, argv, needle):
@@ -326,7 +338,7 @@ def _subprocess(w, argv, needle):
     assert tree(w.root) == before
 CASES += [
     ('subprocess: eval a truncated encoder.pt', 'cli-subprocess', lambda w: _subprocess(w, ['eval', w.run_copy('trunc', truncate_encoder)], 'encoder.pt')),
-    ('subprocess: pretrain a folder with a truncated image', 'cli-subprocess', lambda w: _subprocess(w, ['pretrain', *TINY, '--data', f"folder:{w.folder('cutpng', **{'a/cut.png': PNG[:len(PNG) // 2]})}", '--out', w.root/'runs'/'new'], 'cut.png')),
+    ('subprocess: pretrain a folder with a truncated image', 'cli-subprocess', lambda w: _subprocess(w, ['pretrain', *TINY_FOLDER, '--data', f"folder:{w.folder('cutpng', **{'a/cut.png': PNG[:len(PNG) // 2]})}", '--out', w.root/'runs'/'new'], 'cut.png')),
 ]
 
 # ---------------------------------------------------------------- running the table
