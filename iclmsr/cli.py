@@ -16,6 +16,7 @@ from fastai.optimizer import Adam
 import fastai.callback.progress, fastai.callback.schedule  # progress bars, Learner.no_bar, fit_one_cycle
 from .core import check_arg, seed_everything, default_device, num_params, resolve_precision, native_bf16, PRECISIONS
 from .data import ConfoundedDataset, confounded_dls, image_folder_dls, OBJECT_SOURCES, SPLITS, DIFFICULTY
+from .benchmarks.trifeature import TrifeatureDataset, trifeature_dls, feature_report
 from .models import create_model, ARCHS
 from .methods import create_method, METHODS, ContrastiveMethod, precision_callbacks
 from .meta import ICLMSR, META_MODES, META_SCHEDULES
@@ -54,8 +55,8 @@ def check_config(cfg:dict) -> dict:
     check_arg(not unknown, 'config', f"options among {sorted(DEFAULTS)}", sorted(unknown))
     c = {**DEFAULTS, **cfg}
     d = c['data']
-    check_arg(isinstance(d, str) and (d in OBJECT_SOURCES or d.startswith('folder:')), 'data',
-              f"one of {tuple(OBJECT_SOURCES)} or 'folder:PATH'", d)
+    check_arg(isinstance(d, str) and (d in OBJECT_SOURCES or d == 'trifeature' or d.startswith('folder:')), 'data',
+              f"one of {tuple(OBJECT_SOURCES)}, 'trifeature' or 'folder:PATH'", d)
     check_arg(c['preset'] in DIFFICULTY, 'preset', f"one of {tuple(DIFFICULTY)}", c['preset'])
     check_arg(c['method'] in METHODS, 'method', f"one of {tuple(METHODS)}", c['method'])
     check_arg(c['arch'] in ARCHS, 'arch', f"one of {ARCHS}", c['arch'])
@@ -98,6 +99,9 @@ def build_dls(cfg:dict, device=None):
     "The `DataLoaders` of a run's configuration."
     if cfg['data'].startswith('folder:'):
         return image_folder_dls(cfg['data'][len('folder:'):], size=cfg['size'], bs=cfg['bs'], seed=cfg['seed'], device=device)
+    if cfg['data'] == 'trifeature':  # labels: the shape; validation on the held-out combinations
+        return trifeature_dls('shape', n_train=cfg['n_train'], n_valid=cfg['n_valid'], size=cfg['size'], bs=cfg['bs'],
+                              seed=cfg['seed'], device=device)
     return confounded_dls(cfg['data'], n_train=cfg['n_train'], n_valid=cfg['n_valid'], size=cfg['size'], rho=cfg['rho'],
                           bs=cfg['bs'], seed=cfg['seed'], device=device, preset=cfg['preset'])
 
@@ -380,6 +384,9 @@ def evaluate(run:str|Path, n_eval:int=2000, progress:bool=True, device=None) -> 
         ytr, yva = (torch.tensor([int(dl.dataset[i][1]) for i in range(len(dl.dataset))]) for dl in (dls.train, dls.valid))
         res = dict(linear=linear_probe(ftr, ytr, fva, yva), knn200=knn_accuracy(ftr, ytr, fva, yva),
                    knn5=knn_accuracy(ftr, ytr, fva, yva, k=5, weighted=False))
+    elif cfg['data'] == 'trifeature':  # colour, shape and texture probes, scored on the held-out combinations
+        res = feature_report(model, TrifeatureDataset(cfg['n_train'], cfg['size'], 'train', cfg['seed']),
+                             TrifeatureDataset(n_eval, cfg['size'], 'test', cfg['seed']), progress=progress)
     else:
         res = background_report(model, eval_splits(cfg, n_eval), msr=msr, progress=progress, seed=cfg['seed'])
     res = {k: float(v) for k, v in res.items()}
@@ -525,7 +532,7 @@ def _parser():
     sub = p.add_subparsers(dest='cmd', required=True)
     pt = sub.add_parser('pretrain', help='pretrain an encoder', epilog=EXAMPLES['pretrain'], formatter_class=fmt,
                         description='Pretrain an encoder; writes config.json, encoder.pt, last.pt, metrics.json and metrics.csv to --out.')
-    pt.add_argument('--data', default=DEFAULTS['data'], help="'digits', 'fashion', 'shapes' or 'folder:PATH'")
+    pt.add_argument('--data', default=DEFAULTS['data'], help="'digits', 'fashion', 'shapes', 'trifeature' or 'folder:PATH'")
     pt.add_argument('--preset', default=DEFAULTS['preset'], choices=list(DIFFICULTY),
                     help="difficulty of the confounded benchmark (iclmsr.data.DIFFICULTY): 'standard' (default) or 'hard'")
     pt.add_argument('--method', default=DEFAULTS['method'], choices=list(METHODS))
