@@ -127,7 +127,7 @@ def _parser():
     sub = p.add_subparsers(dest='cmd', required=True)
     pt = sub.add_parser('pretrain', help='pretrain an encoder', epilog=EXAMPLES['pretrain'], formatter_class=fmt,
                         description='Pretrain an encoder; writes config.json, encoder.pt, last.pt, metrics.json and metrics.csv to --out.')
-    pt.add_argument('--data', default=DEFAULTS['data'], help="'digits', 'fashion', 'shapes' or 'folder:PATH'")
+    pt.add_argument('--data', default=DEFAULTS['data'], help="'digits', 'fashion', 'shapes' (the confounded benchmark), 'trifeature' or 'folder:PATH' (your own images)")
     pt.add_argument('--preset', default=DEFAULTS['preset'], choices=list(DIFFICULTY),
                     help="difficulty of the confounded benchmark (iclmsr.benchmarks.confounded.DIFFICULTY): 'standard' (default) or 'hard'")
     pt.add_argument('--method', default=DEFAULTS['method'], choices=list(METHODS))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .core import check_arg, is_int, is_number, resolve_precision, PRECISIONS
 from .data import image_folder_dls
 from .benchmarks.confounded import confounded_dls, OBJECT_SOURCES, DIFFICULTY
+from .benchmarks.trifeature import trifeature_dls
 from .models import create_model, ARCHS, METHODS
 import torch
 from .msr import MetaSemanticRegularizer, OracleStrata, MSR_PARAMS
@@ -20,8 +21,8 @@ from .mcl import check_mcl_method
 from .hai import HAI
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'LEGACY', 'BENCHMARK_ONLY', 'stored_config', 'check_config', 'resolve_config', 'build_dls', 'build_model',
-           'iclmsr_kwargs', 'build_strata', 'base_views', 'hai_kwargs', 'run_callbacks']
+__all__ = ['DEFAULTS', 'LEGACY', 'BENCHMARK_ONLY', 'stored_config', 'not_applicable', 'check_config', 'resolve_config',
+           'build_dls', 'build_model', 'iclmsr_kwargs', 'build_strata', 'base_views', 'hai_kwargs', 'run_callbacks']
 
 # %% ../nbs/12_config.ipynb #165d5a9b
 DEFAULTS = dict(
@@ -37,6 +38,11 @@ def stored_config(cfg:dict) -> dict: return {**LEGACY, **cfg}
 
 BENCHMARK_ONLY = ('preset', 'n_train', 'n_valid', 'rho')  # options of the built-in benchmarks, None in a folder run's config
 
+def not_applicable(data:str) -> tuple:
+    "The options that the data source `data` does not use (None in its runs' configs)."
+    if isinstance(data, str) and data.startswith('folder:'): return BENCHMARK_ONLY
+    return ('preset', 'rho') if data == 'trifeature' else ()
+
 def check_config(cfg:dict) -> dict:
     "`cfg` completed with `DEFAULTS` and checked; errors name the option. A legacy `bf16` flag becomes `precision`."
     if 'bf16' in cfg:  # configs stored before `precision` replaced it
@@ -49,13 +55,15 @@ def check_config(cfg:dict) -> dict:
     check_arg(not unknown, 'config', f"options among {sorted(DEFAULTS)}", sorted(unknown))
     c = {**DEFAULTS, **cfg}
     d = c['data']
-    check_arg(isinstance(d, str) and (d in OBJECT_SOURCES or d.startswith('folder:')), 'data',
-              f"one of {tuple(OBJECT_SOURCES)} or 'folder:PATH'", d)
-    if d.startswith('folder:'):  # the folder's own images, all of them: the benchmark's options do not apply, and are not recorded
-        for k in BENCHMARK_ONLY:
-            check_arg(c[k] in (None, DEFAULTS[k]), k, f"left out with --data folder:PATH (every image of the folder is used; "
-                      f"`{k}` is an option of the built-in benchmarks)", c[k])
-        c.update({k: DEFAULTS[k] for k in BENCHMARK_ONLY})  # checked below as usual, then recorded as None
+    check_arg(isinstance(d, str) and (d in OBJECT_SOURCES or d == 'trifeature' or d.startswith('folder:')), 'data',
+              f"one of {tuple(OBJECT_SOURCES)}, 'trifeature' or 'folder:PATH'", d)
+    unused = not_applicable(d)  # options the data source does not use: refused unless default, then recorded as None
+    for k in unused:
+        why = ("every image of the folder is used; `{k}` is an option of the built-in benchmarks" if d.startswith('folder:') else
+               "`{k}` is an option of the confounded benchmark")
+        check_arg(c[k] in (None, DEFAULTS[k]), k, f"left out with --data {'folder:PATH' if d.startswith('folder:') else d} "
+                  f"({why.format(k=k)})", c[k])
+    c.update({k: DEFAULTS[k] for k in unused})  # checked below as usual, then recorded as None
     check_arg(c['preset'] in DIFFICULTY, 'preset', f"one of {tuple(DIFFICULTY)}", c['preset'])
     check_arg(c['method'] in METHODS, 'method', f"one of {tuple(METHODS)}", c['method'])
     check_arg(c['arch'] in ARCHS, 'arch', f"one of {ARCHS}", c['arch'])
@@ -89,7 +97,7 @@ def check_config(cfg:dict) -> dict:
     for k in ('iclmsr', 'cifar_stem', 'skip_nonfinite_meta', 'msr_oracle'): check_arg(isinstance(c[k], bool), k, 'True or False', c[k])
     for k in ('hidden_dim', 'out_dim'):
         check_arg(c[k] is None or (is_int(c[k]) and c[k] >= 1), k, 'None or an int >= 1', c[k])
-    if d.startswith('folder:'): c.update({k: None for k in BENCHMARK_ONLY})
+    c.update({k: None for k in unused})
     return c
 
 def resolve_config(cfg:dict, device=None) -> dict:
@@ -102,6 +110,9 @@ def build_dls(cfg:dict, device=None):
     "The `DataLoaders` of a run's configuration."
     if cfg['data'].startswith('folder:'):
         return image_folder_dls(cfg['data'][len('folder:'):], size=cfg['size'], bs=cfg['bs'], seed=cfg['seed'], device=device)
+    if cfg['data'] == 'trifeature':  # labels: the shape; validation on the held-out combinations
+        return trifeature_dls('shape', n_train=cfg['n_train'], n_valid=cfg['n_valid'], size=cfg['size'], bs=cfg['bs'],
+                              seed=cfg['seed'], device=device)
     return confounded_dls(cfg['data'], n_train=cfg['n_train'], n_valid=cfg['n_valid'], size=cfg['size'], rho=cfg['rho'],
                           bs=cfg['bs'], seed=cfg['seed'], device=device, preset=cfg['preset'])
 

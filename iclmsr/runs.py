@@ -374,6 +374,7 @@ def evaluate(run:str|Path, n_eval:int=2000, progress:bool=True, device=None) -> 
     "Evaluate the encoder of a run folder on the confounded splits; writes `eval.json` there and returns the numbers."
     from iclmsr.eval import extract_features, linear_probe, knn_accuracy
     from iclmsr.report import background_report, extract_strata
+    from iclmsr.benchmarks.trifeature import TrifeatureDataset, feature_report
     model, msr, cfg = load_encoder(run, device)
     check_arg(isinstance(n_eval, int) and n_eval >= 10, 'n_eval', 'an int >= 10', n_eval)
     if cfg['data'].startswith('folder:'):  # the folder's own split: probes trained on its training images, tested on the rest
@@ -381,6 +382,9 @@ def evaluate(run:str|Path, n_eval:int=2000, progress:bool=True, device=None) -> 
         (ftr, ytr), (fva, yva) = (extract_features(model, ds, progress=progress, with_labels=True) for ds in (dls.train_ds, dls.valid_ds))
         res = dict(linear=linear_probe(ftr, ytr, fva, yva), knn200=knn_accuracy(ftr, ytr, fva, yva),
                    knn5=knn_accuracy(ftr, ytr, fva, yva, k=5, weighted=False))
+    elif cfg['data'] == 'trifeature':  # colour, shape and texture probes, scored on the held-out combinations
+        res = feature_report(model, TrifeatureDataset(cfg['n_train'], cfg['size'], 'train', cfg['seed']),
+                             TrifeatureDataset(n_eval, cfg['size'], 'test', cfg['seed']), progress=progress)
     else:
         splits = eval_splits(cfg, n_eval)
         res = background_report(model, splits, msr=msr, progress=progress, seed=cfg['seed'])
