@@ -26,14 +26,14 @@ __all__ = ['DEFAULTS', 'LEGACY', 'BENCHMARK_ONLY', 'stored_config', 'not_applica
 
 # %% ../nbs/12_config.ipynb #165d5a9b
 DEFAULTS = dict(
-    data='digits', preset='standard', method='simclr', iclmsr=False, arch='smallcnn', cifar_stem=False, epochs=10, bs=256, lr=2e-3,
+    data='digits', preset='standard', method='simclr', iclmsr=False, arch='smallcnn', cifar_stem=False, epochs=10, bs=128, lr=2e-3,
     wd=1e-5, n_train=5000, n_valid=1000, rho=0.9, size=32, seed=0, precision='auto',
     n_strata=4, lam=0.5, alpha=0.1, gamma=0.1, msr_lr=1e-3, msr_floor=0.0, meta_mode='first_order', schedule='batch', every=4,
     hidden_dim=None, out_dim=None, stages=1, clusters=10,
     skip_nonfinite_meta=False, hai=False, colour_embedding=True,
-    msr_param='sigmoid', msr_optim='adam', meta_v='ct', msr_views='query', msr_oracle=False, crop_min=0.08)
+    msr_param='sigmoid', msr_optim='adam', meta_v='ct', msr_views='query', msr_oracle=False, crop_min=0.3)
 # what a run stored before these options existed ran with (they changed default): filled in when a stored config is read
-LEGACY = dict(msr_param='softmax', meta_v='to')
+LEGACY = dict(msr_param='softmax', meta_v='to', crop_min=0.08)
 def stored_config(cfg:dict) -> dict: return {**LEGACY, **cfg}
 
 BENCHMARK_ONLY = ('preset', 'n_train', 'n_valid', 'rho')  # options of the built-in benchmarks, None in a folder run's config
@@ -142,7 +142,7 @@ def build_strata(cfg:dict, ds=None, c:int|None=None):
 
 def base_views(cfg:dict) -> dict:
     "The base method's keyword arguments for the run's views: its own default, or crops of at least `crop_min` of the image."
-    if cfg['crop_min'] == 0.08: return {}
+    if cfg['crop_min'] == 0.08: return {}  # the SimCLR paper's crops: the methods' own default
     return dict(aug=ContrastiveViews(cfg['size'], preset=preset_for(cfg['size']), scale=(cfg['crop_min'], 1.)))
 
 def hai_kwargs(cfg:dict) -> dict|None:

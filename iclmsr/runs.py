@@ -425,7 +425,7 @@ def run_and_evaluate(cfg:dict, out:str|Path, n_eval:int=1000, rerun:bool=False, 
     return r
 
 # %% ../nbs/13_runs.ipynb #f23c9dad
-DEMO = dict(data='digits', preset='standard', method='simclr', epochs=12, n_train=5000, rho=0.9, bs=256, seed=0, meta_mode='first_order', every=4,
+DEMO = dict(data='digits', preset='standard', method='simclr', epochs=12, n_train=5000, rho=0.9, bs=128, seed=0, meta_mode='first_order', every=4,
             lam=0.1)
 # ICL-MSR in the demo: the setting chosen on validation splits by the ablations notebook (22_ablations: the lowest
 # validation background reliance that loses at most 0.02 of unconfounded accuracy), with the budgeted meta step
