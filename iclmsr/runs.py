@@ -22,7 +22,7 @@ from .meta import NonFiniteGuard
 from .mcl import train_mcl, MCLEncoder
 from .msr import MetaSemanticRegularizer, strata_health
 from .distributed import DDPTrainer, is_main, main_first, on_main, world_size
-from .config import check_config, resolve_config, build_dls, build_model, iclmsr_kwargs, run_callbacks, stored_config, build_strata
+from .config import check_config, resolve_config, build_dls, build_model, iclmsr_kwargs, run_callbacks, stored_config, build_strata, base_views
 
 # %% auto #0
 __all__ = ['RUN_VERSION', 'RUN_FILES', 'DEMO', 'DEMO_CHOICE', 'REPORT_ROWS', 'build_learner', 'EpochSeeder', 'training_state',
@@ -322,7 +322,7 @@ def pretrain_mcl(cfg:dict, out:Path, resume:bool=False, progress:bool=True, devi
     on_main(atomic_write, out/'config.json', json.dumps(cfg, indent=1))
     enc = train_mcl(dls, make_model=lambda: copy.deepcopy(model), method=cfg['method'], stages=cfg['stages'],
                     clusters=cfg['clusters'], epochs_per_stage=cfg['epochs'] // cfg['stages'], lr=cfg['lr'], wd=cfg['wd'],
-                    iclmsr=iclmsr_kwargs(cfg), precision=cfg['precision'], seed=cfg['seed'], progress=progress,
+                    iclmsr=iclmsr_kwargs(cfg), method_kwargs=base_views(cfg), precision=cfg['precision'], seed=cfg['seed'], progress=progress,
                     cbs=lambda stage: [NonFiniteGuard()])  # a diverging stage stops the run at once
     metrics = [dict(stage=h['stage'], epochs=h['epochs'], train_loss=h['losses'][-1][0], valid_loss=h['losses'][-1][1],
                     groups=h['n_groups'], coverage=h['coverage'][-1], seconds=round(h['seconds'], 2)) for h in enc.history]
