@@ -95,6 +95,8 @@ def check_config(cfg:dict) -> dict:
     for k, expected in (('alpha', 'a virtual step size > 0'), ('msr_lr', 'a learning rate > 0')):
         check_arg(is_number(c[k]) and c[k] > 0, k, expected, c[k])
     for k in ('iclmsr', 'cifar_stem', 'skip_nonfinite_meta', 'msr_oracle'): check_arg(isinstance(c[k], bool), k, 'True or False', c[k])
+    check_arg(not c['msr_oracle'] or (c['iclmsr'] and c['stages'] == 1), 'msr_oracle',
+              'on only with --iclmsr and one stage (the oracle strata replace the regularizer of an ICL-MSR run)', c['msr_oracle'])
     for k in ('hidden_dim', 'out_dim'):
         check_arg(c[k] is None or (is_int(c[k]) and c[k] >= 1), k, 'None or an int >= 1', c[k])
     c.update({k: None for k in unused})
