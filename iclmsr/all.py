@@ -25,11 +25,12 @@ from .testing import *
 from .meta import *
 from .eval import *
 from .report import *
+from .benchmarks.trifeature import *
 from .mcl import *
 from .hai import *
 from .config import *
 from .runs import *
 from . import core, precision, data, augment, scm, losses, models, msr, methods, testing, meta, eval as _eval, report, mcl, hai, config, runs
-from .benchmarks import confounded
+from .benchmarks import confounded, trifeature
 # every module's public names (nbdev writes an empty __all__ for a module of imports only)
-__all__ = ['Learner', 'Adam', 'SGD'] + sorted({n for m in (core, precision, data, confounded, augment, scm, losses, models, msr, methods, testing, meta, _eval, report, mcl, hai, config, runs) for n in m.__all__})
+__all__ = ['Learner', 'Adam', 'SGD'] + sorted({n for m in (core, precision, data, confounded, trifeature, augment, scm, losses, models, msr, methods, testing, meta, _eval, report, mcl, hai, config, runs) for n in m.__all__})
