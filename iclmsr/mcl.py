@@ -26,7 +26,7 @@ from .distributed import (DDPTrainer, broadcast_object, gather_rows, is_main, on
 
 # %% auto #0
 __all__ = ['MCL_METHODS', 'check_mcl_method', 'combine_labels', 'decode_labels', 'cluster_features', 'merge_small_groups',
-           'group_batches', 'FeatureAwareDataLoader', 'MCLEncoder', 'stage_features', 'train_mcl']
+           'group_batches', 'FeatureAwareDataLoader', 'MCLEncoder', 'stage_features', 'stage_state', 'train_mcl']
 
 # %% ../nbs/10_mcl.ipynb #def70364
 MCL_METHODS = ('simclr', 'mocov2')
@@ -255,6 +255,11 @@ def _stage_method(m, stage, feature_aware, method_kwargs):
     return create_method(m, **kw)
 
 # %% ../nbs/10_mcl.ipynb #f1a97908
+def stage_state(models:list, pseudo_labels, clusters, history:list) -> dict:
+    "What `train_mcl(resume=...)` needs to go on after the finished stages: their weights, pseudo-labels, last clusters and history."
+    return dict(stages_done=len(models), models=[m.state_dict() for m in models], pseudo_labels=pseudo_labels, clusters=clusters,
+                history=[{**h, 'msr': None} for h in history])  # (f_msr's module itself is not kept: a fresh one per stage)
+
 def train_mcl(dls:DataLoaders,            # `(x, y)` batches: `confounded_dls`, `image_folder_dls`, `torchvision_dls`, `array_dls`...
               make_model=None,            # () -> a fresh `SSLModel` for stage 1; None: `create_model(method, seed=seed)`
               method:str='simclr',        # 'simclr' or 'mocov2' (a loss with negatives)
@@ -273,7 +278,9 @@ def train_mcl(dls:DataLoaders,            # `(x, y)` batches: `confounded_dls`, 
               cbs=None,                   # more callbacks for every stage: a list, or a function stage (1-based) -> list
               n_init:int=3,               # k-means restarts
               feature_bs:int=512,         # batch size of the feature extraction
-              progress:bool=True          # fastai's progress bars and table, and the extraction's bar (False: silent)
+              progress:bool=True,         # fastai's progress bars and table, and the extraction's bar (False: silent)
+              resume:dict|None=None,      # the `stage_state` of a run that finished its first stages: they are loaded, not trained
+              on_stage=None               # called with `stage_state` after every stage (a checkpoint)
              ) -> MCLEncoder:             # the frozen stages, with `.history`, `.pseudo_labels`, `.models`
     "Multistage Contrastive Learning: S stages, each sampling its batches from one pseudo-label group of the earlier stages."
     m = check_mcl_method(method)
@@ -296,7 +303,14 @@ def train_mcl(dls:DataLoaders,            # `(x, y)` batches: `confounded_dls`, 
     min_group = bs * world_size() if min_group is None else min_group  # a group fills a (global) batch
     make_model = make_model or (lambda: create_model(m, seed=seed))
     models, feats, history, labels, last = [], [], [], None, None
-    for s in range(stages):
+    done = 0 if resume is None else resume['stages_done']
+    check_arg(done < stages, 'resume', f'the state of fewer than {stages} finished stages', done)
+    for s in range(done):  # stages a resumed run finished already: their weights, clusters and history, and their features again
+        model = make_model() if s == 0 else copy.deepcopy(models[-1])
+        model.load_state_dict(resume['models'][s])
+        models.append(model); feats.append(stage_features(model, ds, feature_bs, progress))
+    if done: labels, last, history = resume['pseudo_labels'], resume['clusters'], list(resume['history'])
+    for s in range(done, stages):
         t0 = time.time()
         seed_everything(seed + s)
         model = make_model() if s == 0 else copy.deepcopy(models[-1]).requires_grad_(True)
@@ -326,6 +340,7 @@ def train_mcl(dls:DataLoaders,            # `(x, y)` batches: `confounded_dls`, 
                             meta_steps=None if icl is None else len(icl.history), msr=None if icl is None else icl.msr,
                             clusters=last, pseudo_labels=labels.copy(), train_seconds=t1 - t0, seconds=time.time() - t0))
         models.append(model)
+        if on_stage is not None: on_stage(stage_state(models, labels, last, history))
     enc = MCLEncoder([mo.encoder for mo in models])
     enc.history, enc.pseudo_labels, enc.models = history, labels, models
     return enc

@@ -307,26 +307,44 @@ def _pretrain(cfg, out, resume, progress, device, overwrite, tensorboard):
     return ckpt.metrics[-1] if ckpt.metrics else {}
 
 # %% ../nbs/13_runs.ipynb #10ec7cc1
+def _mcl_metrics(history:list) -> list:
+    "One metrics row per finished MCL stage."
+    return [dict(stage=h['stage'], epochs=h['epochs'], train_loss=h['losses'][-1][0], valid_loss=h['losses'][-1][1],
+                 groups=h['n_groups'], coverage=h['coverage'][-1], seconds=round(h['seconds'], 2)) for h in history]
+
 def pretrain_mcl(cfg:dict, out:Path, resume:bool=False, progress:bool=True, device=None, overwrite:bool=False,
                  lock:bool=True # hold the run folder's lock (`pretrain` holds it already when it calls this)
                 ) -> dict:
     "`pretrain` with `--stages` > 1: MCL (`iclmsr.mcl.train_mcl`), `--epochs` split equally over the stages; saves the `MCLEncoder`."
     if lock:
         with run_lock(out): return pretrain_mcl(cfg, out, resume, progress, device, overwrite, lock=False)
-    check_arg(not resume, 'resume', 'off for multistage runs (--stages > 1): they start again from stage 1', resume)
     if is_main(): check_run_folder(out, resume, overwrite)
+    state = resume_state(out, cfg, device) if resume else None  # a multistage run resumes at the start of its first unfinished stage
+    if state is not None and state['config']['epochs'] != cfg['epochs']:
+        raise ValueError(f"argument `epochs`: a multistage run cannot be extended (its epochs are split over the stages); "
+                         f"the run in {out} has {state['config']['epochs']}")
     seed_everything(cfg['seed'])
     with main_first(): dls = build_dls(cfg, device)  # rank 0 builds the data cache; bad data fails here: nothing written yet
     model = build_model(cfg)  # every stage starts from these weights (the run's seed)
-    on_main(_prepare_out, out, 32 * cfg['stages'] * sum(t.numel() for t in model.state_dict().values()))
+    on_main(_prepare_out, out, 32 * cfg['stages'] * sum(t.numel() for t in model.state_dict().values()), fresh=state is None)
     on_main(atomic_write, out/'config.json', json.dumps(cfg, indent=1))
+    per_stage = cfg['epochs'] // cfg['stages']
+    if state is not None and state['mcl']['stages_done'] == cfg['stages']:  # resumed after its last stage: nothing to train
+        if not (out/'encoder.pt').exists():
+            stages = [copy.deepcopy(model) for _ in range(cfg['stages'])]
+            for m, sd in zip(stages, state['mcl']['models']): m.load_state_dict(sd)
+            on_main(atomic_save, dict(model=MCLEncoder([m.encoder for m in stages]).state_dict(), msr=None, config=cfg,
+                                      version=RUN_VERSION), out/'encoder.pt')
+        return _mcl_metrics(state['mcl']['history'])[-1]
+    def checkpoint(st):  # after every stage: what --resume needs (epoch: the last epoch finished), and the metrics so far
+        on_main(write_metrics, out, _mcl_metrics(st['history']))
+        on_main(atomic_save, dict(epoch=st['stages_done'] * per_stage - 1, mcl=st, config=cfg, version=RUN_VERSION), out/'last.pt')
     enc = train_mcl(dls, make_model=lambda: copy.deepcopy(model), method=cfg['method'], stages=cfg['stages'],
                     clusters=cfg['clusters'], epochs_per_stage=cfg['epochs'] // cfg['stages'], lr=cfg['lr'], wd=cfg['wd'],
                     iclmsr=iclmsr_kwargs(cfg), method_kwargs=base_views(cfg), precision=cfg['precision'], seed=cfg['seed'], progress=progress,
-                    cbs=lambda stage: [NonFiniteGuard()])  # a diverging stage stops the run at once
-    metrics = [dict(stage=h['stage'], epochs=h['epochs'], train_loss=h['losses'][-1][0], valid_loss=h['losses'][-1][1],
-                    groups=h['n_groups'], coverage=h['coverage'][-1], seconds=round(h['seconds'], 2)) for h in enc.history]
-    on_main(write_metrics, out, metrics)
+                    cbs=lambda stage: [NonFiniteGuard()],  # a diverging stage stops the run at once
+                    resume=state and state['mcl'], on_stage=checkpoint)
+    metrics = _mcl_metrics(enc.history)
     on_main(atomic_save, dict(model=enc.state_dict(), msr=None, config=cfg, version=RUN_VERSION), out/'encoder.pt')
     return metrics[-1]
 

@@ -47,3 +47,23 @@ def test_resume_after_kill_is_bit_identical(tmp_path, monkeypatch, case):
     assert keys <= set(full) | set(full['method']), (case, full.keys())       # the callback's own state is in the checkpoint
     same(full, cut)                                                              # model, optimizer and every callback's state
     same(*(torch.load(tmp_path/r/'encoder.pt', weights_only=False)['model'] for r in ('full', 'cut')))
+
+def test_multistage_resume_after_kill_is_bit_identical(tmp_path, monkeypatch):
+    "MCL resumes at its first unfinished stage: killed right after stage 1's checkpoint, `resume=True` ends with the same weights."
+    monkeypatch.setenv('ICLMSR_CACHE', str(tmp_path/'cache'))
+    cfg = {**BASE, 'stages': 2, 'clusters': 3}
+    runs.pretrain(cfg, tmp_path/'full', progress=False, device='cpu')
+    save = runs.atomic_save
+    def killed_after_stage_1(obj, path):
+        save(obj, path)
+        if path.name == 'last.pt': raise Killed()
+    monkeypatch.setattr(runs, 'atomic_save', killed_after_stage_1)
+    with pytest.raises(Killed): runs.pretrain(cfg, tmp_path/'cut', progress=False, device='cpu')
+    st = torch.load(tmp_path/'cut'/'last.pt', weights_only=False)
+    assert st['mcl']['stages_done'] == 1 and st['epoch'] == 0 and not (tmp_path/'cut'/'encoder.pt').exists()
+    monkeypatch.setattr(runs, 'atomic_save', save)
+    runs.pretrain(cfg, tmp_path/'cut', resume=True, progress=False, device='cpu')
+    same(*(torch.load(tmp_path/r/'encoder.pt', weights_only=False)['model'] for r in ('full', 'cut')))
+    labels = [torch.load(tmp_path/r/'last.pt', weights_only=False)['mcl']['pseudo_labels'] for r in ('full', 'cut')]
+    assert (labels[0] == labels[1]).all()                                        # the same clusters after stage 2
+    assert [m['stage'] for m in __import__('json').loads((tmp_path/'cut'/'metrics.json').read_text())] == [1, 2]

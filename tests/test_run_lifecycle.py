@@ -4,22 +4,15 @@ import csv, json, os, shutil, signal, subprocess, sys, time
 from pathlib import Path
 import numpy as np, pytest, torch
 from PIL import Image
+from conftest import iclmsr, weights
 
 ARGS = ['--epochs', '3', '--n-train', '512', '--n-valid', '128', '--bs', '64', '--size', '16', '--seed', '4', '--no-progress']
 
-@pytest.fixture(scope='module')
-def env(tmp_path_factory):
-    return dict(os.environ, ICLMSR_CACHE=str(tmp_path_factory.mktemp('cache')), PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')
-
-def iclmsr(*args, env, **kw):
-    return subprocess.run([sys.executable, '-m', 'iclmsr.cli', *map(str, args)], env=env, capture_output=True, text=True, **kw)
+def cli(*args, env, **kw): return iclmsr(*map(str, args), env=env, **kw)
 
 def start(*args, env):
     return subprocess.Popen([sys.executable, '-m', 'iclmsr.cli', *map(str, args)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-
-def weights(run, key='model'):
-    return torch.load(Path(run)/'encoder.pt', weights_only=False, map_location='cpu')[key]
 
 def same_weights(a, b): return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
@@ -47,7 +40,7 @@ def test_two_pretrain_on_one_out(tmp_path, env):
 def test_ctrl_c_eval_resume(tmp_path, env):
     "Ctrl-C: exit 130 and one line with the resume command; eval reads the stopped folder; --resume ends as if never stopped."
     full, cut = tmp_path/'full', tmp_path/'cut'
-    r = iclmsr('pretrain', *ARGS, '--out', full, env=env)
+    r = cli('pretrain', *ARGS, '--out', full, env=env)
     assert r.returncode == 0, r.stderr
     p = start('pretrain', *ARGS, '--out', cut, env=env)
     t0 = time.time()
@@ -61,10 +54,10 @@ def test_ctrl_c_eval_resume(tmp_path, env):
     assert len(lines) == 1 and 'Traceback' not in err, err
     assert lines[0].startswith('iclmsr pretrain: interrupted in epoch') and lines[0].endswith(f"--out {cut} --resume"), lines[0]
     assert (cut/'encoder.pt').exists() and not (cut/'.lock').exists()
-    r = iclmsr('eval', cut, '--n-eval', '100', '--json', env=env)         # the stopped folder is a valid run
+    r = cli('eval', cut, '--n-eval', '100', '--json', env=env)         # the stopped folder is a valid run
     assert r.returncode == 0, r.stderr
     assert 'was stopped in epoch' in r.stderr and 0 <= json.loads(r.stdout)['confounded_test'] <= 1
-    r = iclmsr('pretrain', *ARGS, '--out', cut, '--resume', env=env)
+    r = cli('pretrain', *ARGS, '--out', cut, '--resume', env=env)
     assert r.returncode == 0, r.stderr
     assert same_weights(weights(full), weights(cut)), 'resumed run differs from the uninterrupted one'
     assert losses(full) == losses(cut)                                      # the smoothed train loss continues too
@@ -73,12 +66,12 @@ def test_ctrl_c_eval_resume(tmp_path, env):
 def test_extend_a_finished_run(tmp_path, env):
     "--resume --epochs N continues a finished run to N epochs; fewer epochs than it has is refused."
     run = tmp_path/'run'
-    assert iclmsr('pretrain', *ARGS[:1], '1', *ARGS[2:], '--out', run, env=env).returncode == 0
-    r = iclmsr('pretrain', *ARGS[:1], '2', *ARGS[2:], '--out', run, '--resume', env=env)
+    assert cli('pretrain', *ARGS[:1], '1', *ARGS[2:], '--out', run, env=env).returncode == 0
+    r = cli('pretrain', *ARGS[:1], '2', *ARGS[2:], '--out', run, '--resume', env=env)
     assert r.returncode == 0, r.stderr
     assert [m['epoch'] for m in json.loads((run/'metrics.json').read_text())] == [0, 1]
     assert json.loads((run/'config.json').read_text())['epochs'] == 2 == weights(run, 'config')['epochs']
-    r = iclmsr('pretrain', *ARGS[:1], '1', *ARGS[2:], '--out', run, '--resume', env=env)
+    r = cli('pretrain', *ARGS[:1], '1', *ARGS[2:], '--out', run, '--resume', env=env)
     assert r.returncode == 2 and len(errors(r.stderr)) == 1 and 'has trained 2 epochs already' in r.stderr, r.stderr
 
 @pytest.fixture(scope='module')
@@ -102,33 +95,33 @@ def test_own_folder_cli_and_api(tmp_path, env, own_folder):
     from iclmsr.cli import evaluate
     run = tmp_path/'own'
     common = ['--data', f"folder:{own_folder}", '--epochs', '1', '--bs', '16', '--size', '16', '--no-progress']
-    r = iclmsr('pretrain', *common, '--out', run, env=env)
+    r = cli('pretrain', *common, '--out', run, env=env)
     assert r.returncode == 0, r.stderr
     cfg = json.loads((run/'config.json').read_text())
     assert cfg['n_train'] is None and cfg['rho'] is None and cfg['preset'] is None   # not recorded: they did not apply
-    r = iclmsr('eval', run, '--json', env=env)
+    r = cli('eval', run, '--json', env=env)
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     assert set(res) == {'linear', 'knn200', 'knn5'} and all(0 <= v <= 1 for v in res.values())
     api = evaluate(run, progress=False, device='cpu')
     assert api == pytest.approx(res)
     mcl = tmp_path/'own-mcl'
-    r = iclmsr('pretrain', '--data', f"folder:{own_folder}", '--epochs', '2', '--stages', '2', '--clusters', '3', '--bs', '16',
+    r = cli('pretrain', '--data', f"folder:{own_folder}", '--epochs', '2', '--stages', '2', '--clusters', '3', '--bs', '16',
                '--size', '16', '--no-progress', '--out', mcl, env=env)
     assert r.returncode == 0, r.stderr
-    r = iclmsr('eval', mcl, '--json', env=env)
+    r = cli('eval', mcl, '--json', env=env)
     assert r.returncode == 0 and 0 <= json.loads(r.stdout)['linear'] <= 1, r.stderr
     for opt, v in (('--n-train', '64'), ('--rho', '0.2'), ('--preset', 'hard')):
         bad = tmp_path/f"bad{opt}"
-        r = iclmsr('pretrain', *common, opt, v, '--out', bad, env=env)
+        r = cli('pretrain', *common, opt, v, '--out', bad, env=env)
         assert r.returncode == 2 and len(errors(r.stderr)) == 1 and 'left out with --data folder:PATH' in r.stderr, r.stderr
         assert not bad.exists() or not any(bad.iterdir()), list(bad.iterdir())  # nothing written
 
 def test_eval_output_redirected_has_no_progress_bar(tmp_path, env, own_folder):
     "`iclmsr eval run > table.txt`: only the table, no progress-bar bytes."
     run = tmp_path/'own'
-    assert iclmsr('pretrain', '--data', f"folder:{own_folder}", '--epochs', '1', '--bs', '16', '--size', '16', '--out', run, env=env).returncode == 0
-    r = iclmsr('eval', run, env=env)   # stdout is a pipe here, as in a redirect
+    assert cli('pretrain', '--data', f"folder:{own_folder}", '--epochs', '1', '--bs', '16', '--size', '16', '--out', run, env=env).returncode == 0
+    r = cli('eval', run, env=env)   # stdout is a pipe here, as in a redirect
     assert r.returncode == 0, r.stderr
     assert '\r' not in r.stdout and '\x1b' not in r.stdout and '%' not in r.stdout, r.stdout
     assert r.stdout.splitlines()[1].startswith('linear')
@@ -136,12 +129,12 @@ def test_eval_output_redirected_has_no_progress_bar(tmp_path, env, own_folder):
 def test_edited_record_is_reported(tmp_path, env, own_folder):
     "A config.json that is not JSON, or that disagrees with encoder.pt, is reported by eval, not silently replaced."
     run = tmp_path/'run'
-    assert iclmsr('pretrain', *ARGS[:1], '1', *ARGS[2:], '--out', run, env=env).returncode == 0
+    assert cli('pretrain', *ARGS[:1], '1', *ARGS[2:], '--out', run, env=env).returncode == 0
     bad = tmp_path/'badjson'; shutil.copytree(run, bad); (bad/'config.json').write_text('{"method": "simclr",')
-    r = iclmsr('eval', bad, '--no-progress', env=env)
+    r = cli('eval', bad, '--no-progress', env=env)
     assert r.returncode == 2 and 'config.json is not valid JSON' in r.stderr and len(errors(r.stderr)) == 1, r.stderr
     other = tmp_path/'other'; shutil.copytree(run, other)
     cfg = json.loads((other/'config.json').read_text()); cfg.update(arch='resnet18', lr=0.1)
     (other/'config.json').write_text(json.dumps(cfg))
-    r = iclmsr('eval', other, '--no-progress', env=env)
+    r = cli('eval', other, '--no-progress', env=env)
     assert r.returncode == 2 and "disagree on arch (config.json 'resnet18', encoder.pt 'smallcnn'), lr" in r.stderr, r.stderr
