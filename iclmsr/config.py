@@ -28,7 +28,7 @@ __all__ = ['DEFAULTS', 'LEGACY', 'BENCHMARK_ONLY', 'stored_config', 'not_applica
 DEFAULTS = dict(
     data='digits', preset='standard', method='simclr', iclmsr=False, arch='smallcnn', cifar_stem=False, epochs=10, bs=128, lr=2e-3,
     wd=1e-5, n_train=5000, n_valid=1000, rho=0.9, size=32, seed=0, precision='auto',
-    n_strata=4, lam=0.5, alpha=0.1, gamma=0.1, msr_lr=1e-3, msr_floor=0.0, meta_mode='first_order', schedule='batch', every=4,
+    n_strata=4, lam=0.1, alpha=0.1, gamma=0.1, msr_lr=1e-3, msr_floor=0.0, meta_mode='first_order', schedule='batch', every=4,
     hidden_dim=None, out_dim=None, stages=1, clusters=10,
     skip_nonfinite_meta=False, hai=False, colour_embedding=True,
     msr_param='sigmoid', msr_optim='adam', meta_v='ct', msr_views='query', msr_oracle=False, crop_min=0.3)
