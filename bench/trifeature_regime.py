@@ -7,7 +7,7 @@ One run per feature: the smallcnn encoder, global average pooling and a linear l
 entropy, Adam, one-cycle; --shift N: every training image translated by up to N pixels, reflect padding, drawn per
 image) on the training combinations, scored on `--n-test` images of the held-out
 combinations. fp32, one torch thread. Every run is appended to --out (default bench/results/trifeature_regime.json),
-replacing an earlier run with the same settings; nbs/15_trifeature.ipynb reads that file.
+replacing an earlier run with the same settings; nbs/09b_trifeature.ipynb reads that file.
 """
 from __future__ import annotations
 import argparse, json, time
@@ -22,7 +22,7 @@ import fastai.callback.schedule  # fit_one_cycle
 from iclmsr.core import seed_everything
 from iclmsr.models import create_encoder
 from iclmsr.benchmarks.trifeature import trifeature_dls
-from iclmsr.cli import machine
+from iclmsr.runs import machine
 
 
 def shift_batch(x: torch.Tensor, g: torch.Generator, pad: int = 4) -> torch.Tensor:
