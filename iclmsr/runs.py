@@ -465,5 +465,5 @@ def format_table(results:dict, rows=REPORT_ROWS) -> str:
     lines = [f"{'':{w}s}  " + '  '.join(f"{n:>16s}" for n in names)]
     for k, label in rows:
         if not any(k in r for r in results.values()): continue
-        lines.append(f"{label:{w}s}  " + '  '.join(f"{results[n].get(k, float('nan')):16.3f}" for n in names))
+        lines.append(f"{label:{w}s}  " + '  '.join(f"{results[n][k]:16.3f}" if k in results[n] else f"{'-':>16s}" for n in names))  # '-': not measured for this run
     return '\n'.join(lines)
