@@ -23,16 +23,7 @@ from iclmsr.core import seed_everything
 from iclmsr.models import create_encoder
 from iclmsr.benchmarks.trifeature import trifeature_dls
 from iclmsr.runs import machine
-
-
-def shift_batch(x: torch.Tensor, g: torch.Generator, pad: int = 4) -> torch.Tensor:
-    "Random translation by up to `pad` pixels, drawn per image (reflect padding)."
-    B, _, H, W = x.shape
-    xp = F.pad(x, (pad,) * 4, mode='reflect')
-    dy, dx = torch.randint(0, 2 * pad + 1, (2, B), generator=g)
-    rows = (dy[:, None] + torch.arange(H))[:, None, :, None].expand(B, 3, H, W + 2 * pad)
-    cols = (dx[:, None] + torch.arange(W))[:, None, None, :].expand(B, 3, H, W)
-    return xp.gather(2, rows).gather(3, cols)
+from regime_map import shift_batch  # the confounded regime map's translation (bench/ is this script's folder)
 
 
 class Shift(Callback):

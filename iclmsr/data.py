@@ -6,7 +6,7 @@ Docs: https://iclmsr.github.io/iclmsr/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #da000005
 from __future__ import annotations
-import os, random, warnings
+import hashlib, json, os, random, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -14,11 +14,11 @@ import torch.nn.functional as F
 from fastcore.basics import store_attr
 from fastai.data.load import DataLoader
 from fastai.data.core import DataLoaders
-from .core import check_arg, default_device, placeholder_loss, is_int, moved_names
+from .core import check_arg, default_device, placeholder_loss, is_int, moved_names, cache_dir
 
 # %% auto #0
-__all__ = ['ImageArrayDataset', 'ArrayDataLoader', 'array_dls', 'image_folder_dls', 'image_array_dataset', 'torchvision_dataset',
-           'torchvision_dls']
+__all__ = ['ImageArrayDataset', 'cache_file', 'load_arrays', 'save_arrays', 'ArrayDataLoader', 'array_dls', 'image_folder_dls',
+           'image_array_dataset', 'torchvision_dataset', 'torchvision_dls']
 
 # %% ../nbs/01_data.ipynb #fa12d2e4
 class ImageArrayDataset(torch.utils.data.Dataset):
@@ -53,6 +53,27 @@ class ImageArrayDataset(torch.utils.data.Dataset):
     def __getitem__(self, i):
         x, y = self.batch([i])
         return x[0], int(y[0])
+
+# %% ../nbs/01_data.ipynb #da0000c2
+def cache_file(sub:str,   # the cache's sub-folder, e.g. 'confounded'
+               stem:str,  # the readable start of the file's name
+               key:dict   # everything the arrays depend on (JSON-serialisable)
+              ) -> Path:
+    "The `.npz` in `cache_dir(sub)` for the arrays generated from `key`: `stem-<hash of key>.npz`."
+    return cache_dir(sub)/f"{stem}-{hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]}.npz"
+
+def load_arrays(path) -> dict|None:
+    "The arrays of the `.npz` `path`, or None if it is missing or unreadable."
+    try:
+        with np.load(path) as z: return {k: z[k] for k in z.files}
+    except (OSError, ValueError, KeyError, EOFError): return None
+
+def save_arrays(path, arrays:dict):
+    "Write `arrays` to the `.npz` `path` atomically: readers never see a half-written file."
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
 
 # %% ../nbs/01_data.ipynb #660e3e46
 class ArrayDataLoader(DataLoader):

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader as TorchDataLoader
 from fastai.callback.core import Callback
 from fastai.data.load import DataLoader
 from fastai.learner import Metric
-from .core import check_arg, default_device
+from .core import check_arg, default_device, is_int, shape_of
 from .core import moved_names
 from .data import _describe, _image_of, _item_source, _resized
 
@@ -39,7 +39,6 @@ def evaluating(model:nn.Module # any module
     finally:
         for m, t in modes: m.training = t
 
-def _shape(x): return tuple(x.shape) if hasattr(x, 'shape') else type(x).__name__
 
 def _is_uint8(x): return x.dtype in (np.uint8, torch.uint8)
 
@@ -52,7 +51,7 @@ def _images_of(images, name='images'):
     x = _plain(getattr(images, 'images', images))
     ok = isinstance(x, (np.ndarray, Tensor)) and x.ndim == 4 and len(x) > 0 and (
         x.shape[-1] == 3 if _is_uint8(x) else x.shape[1] == 3)
-    check_arg(ok, name, 'uint8 (N,H,W,3), float (N,3,H,W) in [0,1], or a dataset with `.images`, N >= 1', _shape(x))
+    check_arg(ok, name, 'uint8 (N,H,W,3), float (N,3,H,W) in [0,1], or a dataset with `.images`, N >= 1', shape_of(x))
     return x
 
 def image_batch(x # uint8 (B,H,W,3) or float (B,3,H,W), numpy or torch
@@ -66,7 +65,7 @@ def _model_device(model):
     if p is None: p = next(iter(model.buffers()), None)
     return p.device if p is not None else torch.device('cpu')
 
-def _check_bs(bs): check_arg(isinstance(bs, int) and not isinstance(bs, bool) and bs >= 1, 'bs', 'an int >= 1', bs)
+def _check_bs(bs): check_arg(is_int(bs) and bs >= 1, 'bs', 'an int >= 1', bs)
 
 def _batches(n, bs, progress):
     starts = range(0, n, bs)
@@ -115,7 +114,7 @@ def extract_features(model:nn.Module,       # an `SSLModel` (`.embed`, `.pool`) 
                     ):                       # float32 features (N,c) on the CPU, then the maps and the labels when asked
     "Pooled features `model.embed(x)` of all images of `data`, in eval mode and without gradients; the model's modes are restored."
     _check_bs(bs)
-    if size is not None: check_arg(isinstance(size, int) and not isinstance(size, bool) and size >= 1, 'size', 'None or an int >= 1', size)
+    if size is not None: check_arg(is_int(size) and size >= 1, 'size', 'None or an int >= 1', size)
     n, fetch = _batch_source(data, 'data', size)
     home = _model_device(model)
     dev = home if device is None else default_device(device)
@@ -162,13 +161,13 @@ class LinearProbe(nn.Module):
 def _feats(h, name):
     h = _plain(torch.as_tensor(h) if isinstance(h, np.ndarray) else h)  # fastai's TensorBase subclasses: plain tensors
     check_arg(isinstance(h, Tensor) and h.ndim == 2 and len(h) > 0 and h.is_floating_point(), name,
-              'a 2-D float array of features (N, c), N >= 1', _shape(h))
+              'a 2-D float array of features (N, c), N >= 1', shape_of(h))
     return h.float()
 
 def _labels(y, n, name, fname):
     y = _plain(torch.as_tensor(y) if isinstance(y, (np.ndarray, list)) else y)
     check_arg(isinstance(y, Tensor) and y.ndim == 1 and not y.is_floating_point() and y.dtype != torch.bool,
-              name, 'a 1-D integer array of labels', _shape(y))
+              name, 'a 1-D integer array of labels', shape_of(y))
     check_arg(len(y) == n, name, f'as many labels as `{fname}` has rows ({n})', len(y))
     check_arg(bool((y >= 0).all()), name, 'labels >= 0', int(y.min()))
     return y.long()
@@ -176,10 +175,10 @@ def _labels(y, n, name, fname):
 def _test_sets(test_feats, test_labels, c):
     "Normalise the test arguments to a dict name -> (feats, labels)."
     if test_feats is None:
-        check_arg(test_labels is None, 'test_labels', 'None when `test_feats` is None', _shape(test_labels))
+        check_arg(test_labels is None, 'test_labels', 'None when `test_feats` is None', shape_of(test_labels))
         return None
     if isinstance(test_feats, dict):
-        check_arg(test_labels is None, 'test_labels', 'None when `test_feats` is a dict name -> (feats, labels)', _shape(test_labels))
+        check_arg(test_labels is None, 'test_labels', 'None when `test_feats` is a dict name -> (feats, labels)', shape_of(test_labels))
         sets = test_feats
     else: sets = {None: (test_feats, test_labels)}
     out = {}
@@ -210,7 +209,7 @@ def fit_linear_probe(feats:Tensor,        # (N, c) training features
                     ) -> LinearProbe:      # the fitted probe, on the CPU
     "Fit a `LinearProbe` (standardisation + multinomial logistic regression) to frozen features."
     h = _feats(feats, 'train_feats'); y = _labels(labels, len(h), 'train_labels', 'train_feats')
-    check_arg(isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1, 'epochs', 'an int >= 1', epochs)
+    check_arg(is_int(epochs) and epochs >= 1, 'epochs', 'an int >= 1', epochs)
     check_arg(opt in PROBE_OPTS, 'opt', f'one of {PROBE_OPTS}', opt)
     if lr is not None: _num(lr, 'lr')
     _num(wd, 'wd', strict=False); _check_bs(bs)
@@ -270,7 +269,7 @@ def knn_predict(train_feats,           # (N, c) memory-bank features
     tr = _feats(train_feats, 'train_feats'); te = _feats(test_feats, 'test_feats')
     y = _labels(train_labels, len(tr), 'train_labels', 'train_feats')
     check_arg(te.shape[1] == tr.shape[1], 'test_feats', f'features of the training dimension {tr.shape[1]}', te.shape[1])
-    check_arg(isinstance(k, int) and not isinstance(k, bool) and k >= 1, 'k', 'an int >= 1', k)
+    check_arg(is_int(k) and k >= 1, 'k', 'an int >= 1', k)
     _num(tau, 'tau'); _check_bs(chunk)
     k, n_classes = min(k, len(tr)), int(y.max()) + 1
     tr, te = F.normalize(tr, dim=1), F.normalize(te.to(tr.device), dim=1)
@@ -396,7 +395,7 @@ class KNNMonitor(_MetricCallback):
                  bs:int=512,              # batch size of the feature extraction
                  metric:bool=True,        # show the accuracy as a metric column
                  name:str='knn_acc'):     # the column's name
-        check_arg(isinstance(k, int) and not isinstance(k, bool) and k >= 1, 'k', 'an int >= 1', k)
+        check_arg(is_int(k) and k >= 1, 'k', 'an int >= 1', k)
         _num(tau, 'tau'); _check_bs(bs)
         self.train_, self.test_ = _images_labels(train, 'train'), _images_labels(test, 'test')
         store_attr('k,tau,weighted,bs,metric'); self.name_ = name

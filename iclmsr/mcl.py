@@ -15,7 +15,7 @@ from fastai.data.core import DataLoaders
 from fastai.learner import Learner, ValueMetric
 from fastai.optimizer import Adam
 import fastai.callback.progress, fastai.callback.schedule  # Learner.no_bar, fit_one_cycle
-from .core import is_number, check_arg, seed_everything, resolve_precision
+from .core import is_number, check_arg, seed_everything, resolve_precision, is_int
 from .data import ArrayDataLoader, image_array_dataset
 from .models import create_model, method_name
 from .methods import create_method
@@ -77,7 +77,7 @@ def cluster_features(feats,               # (N, c) features of the training set 
     from sklearn.cluster import MiniBatchKMeans
     h = torch.as_tensor(feats).float()
     check_arg(h.ndim == 2 and len(h) > 0, 'feats', 'a 2-D array of features (N, c)', tuple(h.shape))
-    check_arg(isinstance(k, int) and not isinstance(k, bool) and 2 <= k <= len(h), 'clusters',
+    check_arg(is_int(k) and 2 <= k <= len(h), 'clusters',
               f'an int >= 2 and at most the number of samples ({len(h)})', k)
     h = F.normalize(h, dim=1).numpy().astype(np.float64)
     km = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=n_init, batch_size=min(batch_size, len(h)))
@@ -245,7 +245,7 @@ def stage_features(model:nn.Module,    # an `SSLModel` (or anything with `.embed
 
 def _per_stage(v, stages, name):
     vs = list(v) if isinstance(v, (list, tuple)) else [v] * stages
-    check_arg(len(vs) == stages and all(isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in vs), name,
+    check_arg(len(vs) == stages and all(is_int(e) and e >= 1 for e in vs), name,
               f'an int >= 1 or a list of {stages} of them', v)
     return vs
 
@@ -285,13 +285,13 @@ def train_mcl(dls:DataLoaders,            # `(x, y)` batches: `confounded_dls`, 
     "Multistage Contrastive Learning: S stages, each sampling its batches from one pseudo-label group of the earlier stages."
     m = check_mcl_method(method)
     progress = progress and is_main()  # data-parallel: rank 0 shows the progress
-    check_arg(isinstance(stages, int) and not isinstance(stages, bool) and stages >= 1, 'stages', 'an int >= 1', stages)
-    check_arg(isinstance(clusters, int) and not isinstance(clusters, bool) and clusters >= 2, 'clusters', 'an int >= 2', clusters)
+    check_arg(is_int(stages) and stages >= 1, 'stages', 'an int >= 1', stages)
+    check_arg(is_int(clusters) and clusters >= 2, 'clusters', 'an int >= 2', clusters)
     check_arg(combine in ('all', 'last'), 'combine', "'all' or 'last'", combine)
     check_arg(is_number(lr) and lr > 0, 'lr', 'a learning rate > 0', lr)
     check_arg(is_number(wd) and wd >= 0, 'wd', 'a weight decay >= 0', wd)
     for k, v in (('n_init', n_init), ('feature_bs', feature_bs), ('min_group', 1 if min_group is None else min_group)):
-        check_arg(isinstance(v, int) and not isinstance(v, bool) and v >= 1, k, 'an int >= 1' + (' or None' if k == 'min_group' else ''), v)
+        check_arg(is_int(v) and v >= 1, k, 'an int >= 1' + (' or None' if k == 'min_group' else ''), v)
     check_arg(iclmsr is None or isinstance(iclmsr, dict), 'iclmsr', 'None or a dict of ICLMSR keyword arguments', type(iclmsr).__name__)
     epochs = _per_stage(epochs_per_stage, stages, 'epochs_per_stage')
     check_arg(isinstance(dls, DataLoaders), 'dls', 'fastai DataLoaders of (image, label) batches, e.g. `image_folder_dls(path)` or `confounded_dls()`',

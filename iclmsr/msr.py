@@ -11,7 +11,7 @@ import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
 from fastcore.basics import store_attr
-from .core import check_arg
+from .core import check_arg, is_int
 from .models import IMAGENET_MEAN, IMAGENET_STD
 
 # %% auto #0
@@ -35,7 +35,7 @@ class MetaSemanticRegularizer(nn.Module):
                  centre:bool|None=None):       # L_uni on the centred strata (default: True except for 'softmax')
         super().__init__()
         for name, v in (('c', c), ('n', n), ('width', width)):
-            check_arg(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, 'an int >= 1', v)
+            check_arg(is_int(v) and v >= 1, name, 'an int >= 1', v)
         check_arg(isinstance(init_scale, (int, float)) and not isinstance(init_scale, bool) and math.isfinite(init_scale) and init_scale > 0, 'init_scale',
                   'a number > 0 (zero makes all strata identical, and they never separate)', init_scale)
         check_arg(isinstance(floor, (int, float)) and not isinstance(floor, bool) and 0 <= floor < 1, 'floor',

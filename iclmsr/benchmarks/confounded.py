@@ -18,7 +18,7 @@ from fastcore.meta import delegates
 from fastai.data.load import DataLoader
 from fastai.data.core import DataLoaders
 from ..core import check_arg, cache_dir, is_int, is_number
-from ..data import ImageArrayDataset, array_dls
+from ..data import ImageArrayDataset, array_dls, cache_file, load_arrays, save_arrays
 
 # %% auto #0
 __all__ = ['FASHION_ROOT', 'FASHION_CLASSES', 'SHAPES', 'OBJECT_SOURCES', 'SOURCE_CLASSES', 'BACKGROUND_FAMILIES',
@@ -508,19 +508,10 @@ class ConfoundedDataset(ImageArrayDataset):
         "The `.npz` this split is cached in."
         key = dict(v=_VERSION, source=self.source, n=self.n, size=self.size, rho=self.rho, split=self.split,
                    seed=self.seed, families=self.families, **self.difficulty)
-        h = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-        return cache_dir('confounded')/f"{self.source}-{self.split}-{self.n}-{self.size}px-{h}.npz"
+        return cache_file('confounded', f"{self.source}-{self.split}-{self.n}-{self.size}px", key)
 
-    def _load(self):
-        try:
-            with np.load(self.cache_path) as z: return {k: z[k] for k in z.files}
-        except (OSError, ValueError, KeyError, EOFError): return None  # missing or unreadable: generate again
-
-    def _save(self, arrays):
-        p = self.cache_path
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, p)  # atomic: readers never see a half-written file
+    def _load(self): return load_arrays(self.cache_path)  # None: missing or unreadable, generate again
+    def _save(self, arrays): save_arrays(self.cache_path, arrays)
 
     def __repr__(self):
         return (f"ConfoundedDataset({self.source!r}, split={self.split!r}, n={self.n}, size={self.size}, rho={self.rho} "

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 import matplotlib.pyplot as plt
 from fastai.data.core import DataLoaders
-from ..core import check_arg, cache_dir
-from ..data import ImageArrayDataset, array_dls
+from ..core import check_arg, cache_dir, is_int
+from ..data import ImageArrayDataset, array_dls, cache_file, load_arrays, save_arrays
 from ..eval import extract_features, linear_probe
 
 # %% auto #0
@@ -234,7 +234,6 @@ def generate_trifeature(n:int=5000,           # number of images
     images, masks = render_trifeature(s, t, c, size, seed, split, period)
     return dict(images=images, masks=masks, shape=s, texture=t, colour=c)
 
-def _is_int(v): return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 class TrifeatureDataset(ImageArrayDataset):
     "Trifeature images with their three labels; `.labels` is the `target` feature."
@@ -247,14 +246,14 @@ class TrifeatureDataset(ImageArrayDataset):
                  holdout:int=2,               # 100 * holdout test combinations
                  holdout_seed:int=0,          # seed of the held-out combinations
                  cache:bool=True):            # load from / save to `cache_dir('trifeature')`
-        check_arg(_is_int(n) and n >= 1, 'n', 'an int >= 1', n)
-        check_arg(_is_int(size) and size >= 16, 'size', 'an int >= 16', size)
+        check_arg(is_int(n) and n >= 1, 'n', 'an int >= 1', n)
+        check_arg(is_int(size) and size >= 16, 'size', 'an int >= 16', size)
         check_arg(split in ('train', 'test'), 'split', "'train' or 'test'", split)
-        check_arg(_is_int(seed) and seed >= 0, 'seed', 'an int >= 0', seed)
+        check_arg(is_int(seed) and seed >= 0, 'seed', 'an int >= 0', seed)
         check_arg(target in FEATURES, 'target', f"one of {FEATURES}", target)
         check_arg(period is None or (isinstance(period, (int, float)) and not isinstance(period, bool) and period >= 2),
                   'period', 'None or a number of pixels >= 2', period)
-        check_arg(_is_int(holdout) and 1 <= holdout <= 9, 'holdout', 'an int in 1..9', holdout)
+        check_arg(is_int(holdout) and 1 <= holdout <= 9, 'holdout', 'an int in 1..9', holdout)
         self.n, self.size, self.split, self.seed, self.target, self.holdout, self.holdout_seed = n, size, split, seed, target, holdout, holdout_seed
         self.period = float(period or texture_period(size))
         arrays = self._load() if cache else None
@@ -287,19 +286,10 @@ class TrifeatureDataset(ImageArrayDataset):
         "The `.npz` this split is cached in."
         key = dict(v=_VERSION, n=self.n, size=self.size, split=self.split, seed=self.seed, period=self.period,
                    holdout=self.holdout, holdout_seed=self.holdout_seed)
-        h = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-        return cache_dir('trifeature')/f"trifeature-{self.split}-{self.n}-{self.size}px-{h}.npz"
+        return cache_file('trifeature', f"trifeature-{self.split}-{self.n}-{self.size}px", key)
 
-    def _load(self):
-        try:
-            with np.load(self.cache_path) as z: return {k: z[k] for k in z.files}
-        except (OSError, ValueError, KeyError, EOFError): return None  # missing or unreadable: generate again
-
-    def _save(self, arrays):
-        p = self.cache_path
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, p)  # atomic: readers never see a half-written file
+    def _load(self): return load_arrays(self.cache_path)  # None: missing or unreadable, generate again
+    def _save(self, arrays): save_arrays(self.cache_path, arrays)
 
     def __repr__(self):
         return (f"TrifeatureDataset(split={self.split!r}, n={self.n}, size={self.size}, period={self.period:g} px, "
