@@ -286,7 +286,7 @@ class DDPTrainer(Callback):
         self.ddp = DistributedDataParallel(model, device_ids=[dev] if dev.type == 'cuda' else None,
                                            find_unused_parameters=self.find_unused)
         for cb in self.learn.cbs:
-            if hasattr(cb, 'msr_opt'):  # ICLMSR: one f_msr for all ranks
+            if getattr(cb, 'msr_opt', None) is not None:  # ICLMSR: one f_msr for all ranks (fixed oracle strata have no optimizer)
                 broadcast_module(cb.msr)
                 self.hooks.append(cb.msr_opt.register_step_pre_hook(_average_grads_hook))
             if isinstance(getattr(cb, 'target', None), nn.Module): broadcast_module(cb.target)  # MoCo, BYOL
