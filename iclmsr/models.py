@@ -220,7 +220,12 @@ def method_name(method:str) -> str:
 
 def register_method(name:str, callback:type) -> type:
     "Register `callback`, a `Callback` class, as the callback of the method `name` of `METHODS`."
-    METHODS[method_name(name)].callback = callback
+    spec = METHODS[method_name(name)]
+    cur = spec.callback
+    # a notebook that runs iclmsr.methods' own cells (nbdev-test reuses its processes) defines copies of the library's
+    # classes in __main__: they must not replace the library's in the process-wide registry
+    if not (cur is not None and cur.__module__ == 'iclmsr.methods' and callback.__module__ == '__main__'
+            and callback.__qualname__ == cur.__qualname__): spec.callback = callback
     return callback
 
 # %% ../nbs/05_models.ipynb #bfbce4ff
