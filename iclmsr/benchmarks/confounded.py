@@ -276,18 +276,15 @@ def _crops(name, rng, n, size):
     g = np.arange(size) + 0.5
     return _standardise(resample(src, which, top + g * c / size - 0.5, left + g * c / size - 0.5))
 
-def _brick(rng, n, size):
-    "Crops of scikit-image's brick wall."
-    return _crops('brick', rng, n, size)
-def _grass(rng, n, size):
-    "Crops of scikit-image's grass."
-    return _crops('grass', rng, n, size)
-def _gravel(rng, n, size):
-    "Crops of scikit-image's gravel."
-    return _crops('gravel', rng, n, size)
-def _photo(rng, n, size):
-    "Crops of scikit-learn's two sample photographs (china.jpg, flower.jpg)."
-    return _crops('photo', rng, n, size)
+def _crop_family(name:str, doc:str):
+    "The background family of crops of the texture `name` (`_texture`), called `_<name>` like the other families."
+    def family(rng, n, size): return _crops(name, rng, n, size)
+    family.__name__, family.__qualname__, family.__doc__ = f"_{name}", f"_{name}", doc
+    return family
+
+_brick, _grass, _gravel, _photo = (_crop_family(k, d) for k, d in (
+    ('brick', "Crops of scikit-image's brick wall."), ('grass', "Crops of scikit-image's grass."),
+    ('gravel', "Crops of scikit-image's gravel."), ('photo', "Crops of scikit-learn's two sample photographs (china.jpg, flower.jpg).")))
 
 BACKGROUND_FAMILIES = {f.__name__[1:]: f for f in (_stripes_h, _stripes_v, _stripes_diag, _checkerboard, _rings, _dots, _noise,
                                                    _blotches, _gradient, _brick, _grass, _gravel, _photo)}
