@@ -264,12 +264,17 @@ def pretrain(cfg:dict,                 # the run's options (see `DEFAULTS`)
     "Pretrain an encoder with the run `cfg`; saves everything a later `eval` or `--resume` needs in `out`."
     cfg = resolve_config(cfg, device)  # 'auto' precision resolved: the run folder says what it ran with
     out = Path(out).expanduser()
-    with run_lock(out):  # one process per run folder, from the first check to the last write
-        fresh = not (resume and (out/'last.pt').exists())
-        try: return _pretrain(cfg, out, resume, progress, device, overwrite, tensorboard)
-        except (ValueError, OSError):
-            if fresh and is_main() and not (out/'last.pt').exists(): (out/'config.json').unlink(missing_ok=True)  # refused: no half run
-            raise
+    new = is_main() and not out.exists()
+    try:
+        with run_lock(out):  # one process per run folder, from the first check to the last write
+            fresh = not (resume and (out/'last.pt').exists())
+            try: return _pretrain(cfg, out, resume, progress, device, overwrite, tensorboard)
+            except (ValueError, OSError):
+                if fresh and is_main() and not (out/'last.pt').exists(): (out/'config.json').unlink(missing_ok=True)  # refused: no half run
+                raise
+    except (ValueError, OSError):
+        if new and out.is_dir() and not any(out.iterdir()): out.rmdir()  # a refused new run leaves no folder behind
+        raise
 
 def _pretrain(cfg, out, resume, progress, device, overwrite, tensorboard):
     if is_main(): check_run_folder(out, resume, overwrite)  # rank 0 alone reads and writes the run folder
