@@ -131,9 +131,11 @@ def iclmsr_kwargs(cfg:dict) -> dict|None:
                 skip_nonfinite=cfg['skip_nonfinite_meta'], param=cfg['msr_param'], msr_optim=cfg['msr_optim'], views=cfg['msr_views'],
                 fo_v=cfg['meta_v'])
 
-def build_strata(cfg:dict, ds=None, c:int|None=None):
-    "The strata of an ICL-MSR run: its `MetaSemanticRegularizer`, or with `msr_oracle` the `OracleStrata` of the training set `ds` (images and masks)."
-    c = c or build_model(cfg).num_features
+def build_strata(cfg:dict,  # a checked run config
+                 c:int,     # channels of the model's feature map
+                 ds=None    # the training set (images and masks), for the oracle strata
+                ):
+    "The strata of an ICL-MSR run: its `MetaSemanticRegularizer`, or with `msr_oracle` the `OracleStrata` of the training set `ds`."
     if not cfg['msr_oracle']:
         return MetaSemanticRegularizer(c, n=cfg['n_strata'], seed=cfg['seed'], floor=cfg['msr_floor'], param=cfg['msr_param'])
     if ds is None: return OracleStrata(c, n=cfg['n_strata'])
@@ -161,7 +163,7 @@ def run_callbacks(cfg:dict,            # a checked run config
     icl = iclmsr_kwargs(cfg)
     if icl is not None:
         for k in ('floor', 'param'): icl.pop(k)  # options of the strata, which `build_strata` makes
-        cbs.append(ICLMSR(**icl, msr=build_strata(cfg, ds, num_features)))
+        cbs.append(ICLMSR(**icl, msr=build_strata(cfg, num_features, ds)))
     cbs.append(NonFiniteGuard())  # stops at the first NaN/Inf loss, before the step that would spread it
     if cfg['hai']: cbs.append(HAI(**hai_kwargs(cfg)))
     return cbs + precision_callbacks(cfg['precision'], device)  # resolved for the data's device: 'auto' by the hardware

@@ -381,7 +381,7 @@ def load_encoder(run:str|Path, device=None):
     model.load_state_dict(ck['model'])
     msr = None
     if ck.get('msr') is not None:
-        msr = build_strata(cfg, c=model.num_features); msr.load_state_dict(ck['msr'])
+        msr = build_strata(cfg, model.num_features); msr.load_state_dict(ck['msr'])
     dev = default_device(device)
     return model.to(dev).eval(), (msr.to(dev).eval() if msr is not None else None), cfg
 
