@@ -14,6 +14,7 @@ import torch
 import matplotlib.pyplot as plt
 from fastai.data.core import DataLoaders
 from ..core import check_arg, cache_dir, is_int
+from ..augment import adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue
 from ..data import ImageArrayDataset, array_dls, cache_file, load_arrays, save_arrays
 from ..eval import extract_features, linear_probe
 
@@ -21,7 +22,7 @@ from ..eval import extract_features, linear_probe
 __all__ = ['SHAPES', 'TEXTURES', 'COLOURS', 'GREY', 'FEATURES', 'FEATURE_VALUES', 'TEMPLATE', 'SHAPE_FRAC', 'UNITS',
            'shape_templates', 'cos_sin', 'texture_period', 'texture_at', 'texture_fields', 'render_trifeature',
            'holdout_combinations', 'combination_labels', 'generate_trifeature', 'TrifeatureDataset', 'trifeature_dls',
-           'show_trifeature', 'feature_report']
+           'show_trifeature', 'feature_report', 'jitter_pairs', 'colour_prediction']
 
 # %% ../../nbs/09b_trifeature.ipynb #263263f1
 SHAPES = ('triangle', 'square', 'plus', 'circle', 'tee', 'rhombus', 'pentagon', 'star', 'fivesquare', 'trapezoid')
@@ -347,3 +348,46 @@ def feature_report(model:torch.nn.Module,     # an encoder (`SSLModel`, `MCLEnco
     h_tr, h_te = feats
     out = {f: float(linear_probe(h_tr, getattr(train_ds, f), h_te, getattr(test_ds, f), n_classes=10, **kwargs)) for f in features}
     return {**out, 'chance': 0.1}
+
+# %% ../../nbs/09b_trifeature.ipynb #cd16c5b4
+def jitter_pairs(images,                           # (n,H,W,3) uint8 images, or (n,3,H,W) floats in [0, 1]
+                 strength=(0.8, 0.8, 0.8, 0.2),    # the largest brightness, contrast, saturation and hue change
+                 n_classes:int=10,                 # classes of the relative strength (equally likely)
+                 seed:int=0                        # seed of the directions and strengths
+                ) -> tuple:                        # (views 1, views 2, labels): two (n,3,H,W) float tensors, (n,) int64
+    "Two colour-jittered copies of every image, and the class of how much stronger the second's jitter is (HAI's colour-prediction task)."
+    check_arg(isinstance(strength, (tuple, list)) and len(strength) == 4 and all(isinstance(v, (int, float)) for v in strength)
+              and 0 <= min(strength[:3]) and max(strength[:3]) < 1 and 0 <= strength[3] <= 0.5, 'strength',
+              'four numbers (b, c, s in [0, 1), hue in [0, 0.5])', strength)
+    check_arg(is_int(n_classes) and n_classes >= 2, 'n_classes', 'an int >= 2', n_classes)
+    x = torch.as_tensor(np.asarray(images))
+    check_arg(x.ndim == 4 and (x.shape[-1] == 3 or x.shape[1] == 3), 'images', '(n, H, W, 3) uint8 or (n, 3, H, W) float images',
+              tuple(x.shape))
+    if x.dtype == torch.uint8: x = x.permute(0, 3, 1, 2).float() / 255
+    x = x.float()
+    g = torch.Generator().manual_seed(int(seed))
+    d = torch.randint(0, 2, (len(x), 4), generator=g).float() * 2 - 1
+    s = torch.rand(len(x), 2, generator=g)
+    def view(sk):
+        v = x
+        for k, op in enumerate((adjust_brightness, adjust_contrast, adjust_saturation)): v = op(v, 1 + d[:, k] * sk * strength[k])
+        return adjust_hue(v, d[:, 3] * sk * strength[3])
+    r = s[:, 1] - s[:, 0]
+    cdf = torch.where(r <= 0, (1 + r) ** 2 / 2, 1 - (1 - r) ** 2 / 2)  # of the difference of two uniforms
+    return view(s[:, 0]), view(s[:, 1]), (cdf * n_classes).long().clamp_(max=n_classes - 1)
+
+def colour_prediction(model:torch.nn.Module,  # an encoder with `.embed`, frozen
+                      train_images,            # images to train the classifier on (`jitter_pairs`' formats)
+                      test_images,             # images to score it on
+                      strength=(0.8, 0.8, 0.8, 0.2), # the largest jitter, as in `jitter_pairs`
+                      n_classes:int=10,        # classes of the relative strength
+                      seed:int=0,              # seed of the pairs (the test pairs use seed + 1)
+                      bs:int=512,              # feature-extraction batch size
+                      **kwargs                 # passed to `linear_probe`
+                     ) -> float:               # test accuracy (chance 1 / n_classes)
+    "HAI's colour-prediction measure: a linear classifier on $[f(v_1), f(v_2)]$ tells the relative colour-jitter strength of two views."
+    sets = []
+    for k, ims in enumerate((train_images, test_images)):
+        v1, v2, y = jitter_pairs(ims, strength, n_classes, seed + k)
+        sets.append((torch.cat([extract_features(model, v, bs=bs, progress=False) for v in (v1, v2)], 1), y))
+    return float(linear_probe(*sets[0], *sets[1], n_classes=n_classes, **kwargs))
