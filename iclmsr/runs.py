@@ -394,10 +394,11 @@ def eval_splits(cfg:dict, n_eval:int=2000, seed_offset:int=1) -> dict:
     return splits
 
 def evaluate(run:str|Path, n_eval:int=2000, progress:bool=True, device=None) -> dict:
-    "Evaluate the encoder of a run folder on the confounded splits; writes `eval.json` there and returns the numbers."
+    "Evaluate the encoder of a run folder on its data's test images (and, for ICL-MSR, the strata's health there); writes `eval.json` there and returns the numbers."
     from iclmsr.eval import extract_features, linear_probe, knn_accuracy
     from iclmsr.report import background_report, extract_strata
     from iclmsr.benchmarks.trifeature import TrifeatureDataset, feature_report
+    from iclmsr.data import image_array_dataset
     model, msr, cfg = load_encoder(run, device)
     check_arg(isinstance(n_eval, int) and n_eval >= 10, 'n_eval', 'an int >= 10', n_eval)
     if cfg['data'].startswith('folder:'):  # the folder's own split: probes trained on its training images, tested on the rest
@@ -405,14 +406,15 @@ def evaluate(run:str|Path, n_eval:int=2000, progress:bool=True, device=None) -> 
         (ftr, ytr), (fva, yva) = (extract_features(model, ds, progress=progress, with_labels=True) for ds in (dls.train_ds, dls.valid_ds))
         res = dict(linear=linear_probe(ftr, ytr, fva, yva), knn200=knn_accuracy(ftr, ytr, fva, yva),
                    knn5=knn_accuracy(ftr, ytr, fva, yva, k=5, weighted=False))
+        test = image_array_dataset(dls.valid_ds, name='data') if msr is not None else None
     elif cfg['data'] == 'trifeature':  # colour, shape and texture probes, scored on the held-out combinations
-        res = feature_report(model, TrifeatureDataset(cfg['n_train'], cfg['size'], 'train', cfg['seed']),
-                             TrifeatureDataset(n_eval, cfg['size'], 'test', cfg['seed']), progress=progress)
+        test = TrifeatureDataset(n_eval, cfg['size'], 'test', cfg['seed'])
+        res = feature_report(model, TrifeatureDataset(cfg['n_train'], cfg['size'], 'train', cfg['seed']), test, progress=progress)
     else:
         splits = eval_splits(cfg, n_eval)
-        res = background_report(model, splits, msr=msr, progress=progress, seed=cfg['seed'])
-        if msr is not None:  # the strata's health on the test images
-            res.update({f'strata_{k}': v for k, v in strata_health(extract_strata(msr, splits['test'], progress=False)).items()})
+        res, test = background_report(model, splits, msr=msr, progress=progress, seed=cfg['seed']), splits['test']
+    if msr is not None:  # the strata's health on the test images, whatever the data
+        res.update({f'strata_{k}': v for k, v in strata_health(extract_strata(msr, test, progress=False)).items()})
     res = {k: float(v) for k, v in res.items()}
     atomic_write(Path(run)/'eval.json', json.dumps(res, indent=1))
     return res

@@ -105,6 +105,13 @@ def test_own_folder_cli_and_api(tmp_path, env, own_folder):
     assert set(res) == {'linear', 'knn200', 'knn5'} and all(0 <= v <= 1 for v in res.values())
     api = evaluate(run, progress=False, device='cpu')
     assert api == pytest.approx(res)
+    icl = tmp_path/'own-iclmsr'   # ICL-MSR on the folder: its eval reports the strata's health, as on the benchmarks
+    assert cli('pretrain', *common, '--iclmsr', '--out', icl, env=env).returncode == 0
+    r = cli('eval', icl, '--json', env=env)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert {'linear', 'strata_entropy', 'strata_top_share', 'strata_cosine'} <= set(res), sorted(res)
+    assert 0 <= res['strata_entropy'] <= 1 and 0 < res['strata_top_share'] <= 1, res
     mcl = tmp_path/'own-mcl'
     r = cli('pretrain', '--data', f"folder:{own_folder}", '--epochs', '2', '--stages', '2', '--clusters', '3', '--bs', '16',
                '--size', '16', '--no-progress', '--out', mcl, env=env)
