@@ -12,7 +12,7 @@ import torch
 from .core import check_arg, PRECISIONS, NonFiniteError
 from .benchmarks.confounded import ConfoundedDataset, DIFFICULTY
 from .models import ARCHS, METHODS
-from .meta import META_MODES, META_SCHEDULES, MSR_OPTIMS, MSR_VIEWS, FO_VS
+from .meta import META_MODES, META_SCHEDULES, MSR_OPTIMS, MSR_VIEWS, FO_VS, STEP_ORDERS
 from .msr import MSR_PARAMS
 from .distributed import distributed, is_main, on_main, world_size
 from .config import DEFAULTS
@@ -116,7 +116,8 @@ HELP = dict(  # the options whose meaning is not in their name
     msr_lr='ICL-MSR: learning rate of the meta semantic regularizer', msr_floor='ICL-MSR: share of every stratum kept uniform over the channels',
     crop_min='smallest crop of the views, as a fraction of the image area', msr_param='ICL-MSR: how the strata weight the channels',
     msr_optim="ICL-MSR: the regularizer's optimizer", meta_v="ICL-MSR: the first-order meta step's v: grad L_ct ('ct') or grad L_ct + λ L_msr ('to')",
-    msr_views='ICL-MSR: the views the strata re-weight (the query, or both and the negatives)')
+    msr_views='ICL-MSR: the views the strata re-weight (the query, or both and the negatives)',
+    msr_order='ICL-MSR: the meta step before the real step on each batch, or after it')
 
 def _parser():
     from iclmsr import __version__
@@ -144,7 +145,8 @@ def _parser():
     pt.add_argument('--clusters', type=int, default=DEFAULTS['clusters'], help='MCL: k-means clusters after every stage')
     for k in ('lr', 'wd', 'rho', 'lam', 'alpha', 'gamma', 'msr_lr', 'msr_floor', 'crop_min'):
         pt.add_argument('--' + k.replace('_', '-'), type=float, default=DEFAULTS[k], help=HELP[k])
-    for k, opts in (('msr_param', MSR_PARAMS), ('msr_optim', MSR_OPTIMS), ('meta_v', FO_VS), ('msr_views', MSR_VIEWS)):
+    for k, opts in (('msr_param', MSR_PARAMS), ('msr_optim', MSR_OPTIMS), ('meta_v', FO_VS), ('msr_views', MSR_VIEWS),
+                    ('msr_order', STEP_ORDERS)):
         pt.add_argument('--' + k.replace('_', '-'), default=DEFAULTS[k], choices=list(opts), help=HELP[k])
     pt.add_argument('--msr-oracle', action='store_true', help='ICL-MSR with fixed strata from the object masks (a positive control, no meta step)')
     pt.add_argument('--meta-mode', default=DEFAULTS['meta_mode'], choices=list(META_MODES))

@@ -18,8 +18,8 @@ from .methods import ContrastiveMethod
 from .distributed import all_reduce_mean_
 
 # %% auto #0
-__all__ = ['META_MODES', 'FO_VS', 'META_SCHEDULES', 'MSR_OPTIMS', 'MSR_VIEWS', 'MetaObjective', 'meta_gradient', 'ICLMSR',
-           'NonFiniteGuard']
+__all__ = ['META_MODES', 'FO_VS', 'META_SCHEDULES', 'MSR_OPTIMS', 'MSR_VIEWS', 'STEP_ORDERS', 'MetaObjective', 'meta_gradient',
+           'ICLMSR', 'NonFiniteGuard']
 
 # %% ../nbs/08_meta.ipynb #044671b2
 class MetaObjective(nn.Module):
@@ -128,6 +128,7 @@ def meta_gradient(obj:MetaObjective,     # the objective (model + method)
 META_SCHEDULES = ('batch', 'epoch')
 MSR_OPTIMS = ('adam', 'sgd')
 MSR_VIEWS = ('query', 'both')
+STEP_ORDERS = ('meta_first', 'real_first')
 
 class ICLMSR(Callback):
     """ICL-MSR on top of a base method callback. Adds `lam * L_msr` to `learn.loss_grad` and `learn.loss` in
@@ -149,6 +150,7 @@ class ICLMSR(Callback):
                  msr_optim:str='adam', # f_msr's optimizer: 'adam' or 'sgd' (momentum 0.9, weight decay 5e-4, as MetaMask)
                  views:str='query',    # L_msr re-weights the 'query' view only, or 'both' views and the negatives (as MetaMask)
                  fo_v:str='ct',        # 'first_order' mode's v: ∇L_ct ('ct', the meta objective's gradient) or ∇L_to ('to', phase 1's, as before)
+                 step_order:str='meta_first', # with schedule='batch': phase 2 before the real step, at θ before it ('meta_first'), or after it, on the same batch at the new θ ('real_first', as MetaMask and MetAug)
                  **msr_kwargs          # passed to `MetaSemanticRegularizer` (e.g. param='sigmoid', floor)
                 ):
         check_arg(isinstance(n, int) and n >= 1, 'n', 'an int >= 1', n)
@@ -165,6 +167,7 @@ class ICLMSR(Callback):
         check_arg(msr_optim in MSR_OPTIMS, 'msr_optim', f"one of {MSR_OPTIMS}", msr_optim)
         check_arg(views in MSR_VIEWS, 'views', f"one of {MSR_VIEWS}", views)
         check_arg(fo_v in FO_VS, 'fo_v', f"one of {FO_VS}", fo_v)
+        check_arg(step_order in STEP_ORDERS, 'step_order', f"one of {STEP_ORDERS}", step_order)
         store_attr(but='msr_kwargs'); self.msr_kwargs = msr_kwargs
         self.history, self.skipped, self.health, self.warned = [], 0, [], False
 
@@ -194,7 +197,7 @@ class ICLMSR(Callback):
         fmap, x = self.learn.pred, self.learn.original
         check_arg(fmap.ndim == 4, 'model', 'a model whose forward gives the feature map (B, c, h, w)', tuple(fmap.shape))
         self._a = self._h = self._gct = None
-        if self._meta_now() and not torch.is_autocast_enabled(x.device.type):
+        if self._meta_now() and self.step_order == 'meta_first' and not torch.is_autocast_enabled(x.device.type):
             # phase 2 runs on this batch and phase 1 computes in fp32: keep A_s with its graph to φ and the pooled features
             a = self._a = self.msr(x.float())
             self._h = self.learn.model.pool(fmap.detach())
@@ -212,7 +215,7 @@ class ICLMSR(Callback):
     def _meta_now(self): return self.learns and self.schedule == 'batch' and self.iter % self.every == 0
 
     def after_backward(self):
-        if not self._meta_now(): return
+        if self.step_order != 'meta_first' or not self._meta_now(): return
         g = None
         if getattr(self.learn, 'scaler', None) is None:  # phase 1's gradients are ∇θ L_to: the virtual step reuses them
             ps = [p for p in self.learn.model.parameters() if p.requires_grad]
@@ -220,6 +223,10 @@ class ICLMSR(Callback):
         self.meta_step(self.learn.original, self.learn.xb[0], g, a=getattr(self, '_a', None), h=getattr(self, '_h', None),
                        gct=getattr(self, '_gct', None))
         self._a = self._h = self._gct = None
+
+    def after_step(self):
+        "With `step_order='real_first'`: phase 2 on this batch after θ took its step (everything at the new θ is computed afresh)."
+        if self.step_order == 'real_first' and self._meta_now(): self.meta_step(self.learn.original, self.learn.xb[0])
 
     def after_train(self):
         if self.schedule == 'epoch' and self.learns:
