@@ -12,10 +12,9 @@ import torch
 from .core import check_arg, PRECISIONS, NonFiniteError
 from .benchmarks.confounded import ConfoundedDataset, DIFFICULTY
 from .models import ARCHS, METHODS
-from .meta import META_MODES, META_SCHEDULES, MSR_OPTIMS, MSR_VIEWS, FO_VS, STEP_ORDERS
-from .msr import MSR_PARAMS
+from .meta import META_MODES, META_SCHEDULES
 from .distributed import distributed, is_main, on_main, world_size
-from .config import DEFAULTS
+from .config import DEFAULTS, CHOICES
 from .runs import pretrain, evaluate, load_encoder, format_table, precision_note, DEMO, DEMO_CHOICE, REPORT_ROWS, RunInterrupted
 
 # %% auto #0
@@ -145,8 +144,7 @@ def _parser():
     pt.add_argument('--clusters', type=int, default=DEFAULTS['clusters'], help='MCL: k-means clusters after every stage')
     for k in ('lr', 'wd', 'rho', 'lam', 'alpha', 'gamma', 'msr_lr', 'msr_floor', 'crop_min'):
         pt.add_argument('--' + k.replace('_', '-'), type=float, default=DEFAULTS[k], help=HELP[k])
-    for k, opts in (('msr_param', MSR_PARAMS), ('msr_optim', MSR_OPTIMS), ('meta_v', FO_VS), ('msr_views', MSR_VIEWS),
-                    ('msr_order', STEP_ORDERS)):
+    for k, opts in CHOICES.items():
         pt.add_argument('--' + k.replace('_', '-'), default=DEFAULTS[k], choices=list(opts), help=HELP[k])
     pt.add_argument('--msr-oracle', action='store_true', help='ICL-MSR with fixed strata from the object masks (a positive control, no meta step)')
     pt.add_argument('--meta-mode', default=DEFAULTS['meta_mode'], choices=list(META_MODES))

@@ -21,7 +21,7 @@ from .mcl import check_mcl_method
 from .hai import HAI
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'LEGACY', 'BENCHMARK_ONLY', 'stored_config', 'not_applicable', 'check_config', 'resolve_config',
+__all__ = ['DEFAULTS', 'LEGACY', 'CHOICES', 'BENCHMARK_ONLY', 'stored_config', 'not_applicable', 'check_config', 'resolve_config',
            'build_dls', 'build_model', 'iclmsr_kwargs', 'build_strata', 'base_views', 'hai_kwargs', 'run_callbacks']
 
 # %% ../nbs/12_config.ipynb #165d5a9b
@@ -35,6 +35,8 @@ DEFAULTS = dict(
 # what a run stored before these options existed ran with (they changed default): filled in when a stored config is read
 LEGACY = dict(msr_param='softmax', meta_v='to', crop_min=0.08)
 def stored_config(cfg:dict) -> dict: return {**LEGACY, **cfg}
+# the options that take one of a few names, and those names (checked here, offered as choices by the CLI)
+CHOICES = dict(msr_param=MSR_PARAMS, msr_optim=MSR_OPTIMS, meta_v=FO_VS, msr_views=MSR_VIEWS, msr_order=STEP_ORDERS)
 
 BENCHMARK_ONLY = ('preset', 'n_train', 'n_valid', 'rho')  # options of the built-in benchmarks, None in a folder run's config
 
@@ -83,8 +85,7 @@ def check_config(cfg:dict) -> dict:
     check_arg(c['meta_mode'] in META_MODES, 'meta_mode', f"one of {META_MODES}", c['meta_mode'])
     check_arg(c['precision'] in PRECISIONS, 'precision', f"one of {PRECISIONS}", c['precision'])
     check_arg(c['schedule'] in META_SCHEDULES, 'schedule', f"one of {META_SCHEDULES}", c['schedule'])
-    for k, opts in (('msr_param', MSR_PARAMS), ('msr_optim', MSR_OPTIMS), ('meta_v', FO_VS), ('msr_views', MSR_VIEWS),
-                    ('msr_order', STEP_ORDERS)):
+    for k, opts in CHOICES.items():
         check_arg(c[k] in opts, k, f"one of {opts}", c[k])
     check_arg(is_number(c['crop_min']) and 0 < c['crop_min'] <= 1, 'crop_min', 'a crop area fraction in (0, 1]', c['crop_min'])
     for k in ('epochs', 'bs', 'n_train', 'n_valid', 'size', 'n_strata', 'every', 'stages', 'clusters', 'seed'):
