@@ -116,7 +116,8 @@ HELP = dict(  # the options whose meaning is not in their name
     crop_min='smallest crop of the views, as a fraction of the image area', msr_param='ICL-MSR: how the strata weight the channels',
     msr_optim="ICL-MSR: the regularizer's optimizer", meta_v="ICL-MSR: the first-order meta step's v: grad L_ct ('ct') or grad L_ct + λ L_msr ('to')",
     msr_views='ICL-MSR: the views the strata re-weight (the query, or both and the negatives)',
-    msr_order='ICL-MSR: the meta step before the real step on each batch, or after it')
+    msr_order='ICL-MSR: the meta step before the real step on each batch, or after it',
+    msr_proj="ICL-MSR: the projector's pass over the strata: one batch, one per stratum, or the method's own ('auto')")
 
 def _parser():
     from iclmsr import __version__

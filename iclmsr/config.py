@@ -17,6 +17,7 @@ from .augment import ContrastiveViews, preset_for
 from .methods import create_method
 from .precision import precision_callbacks
 from .meta import ICLMSR, META_MODES, META_SCHEDULES, NonFiniteGuard, MSR_OPTIMS, MSR_VIEWS, FO_VS, STEP_ORDERS
+from .methods import MSR_PROJS
 from .mcl import check_mcl_method
 from .hai import HAI
 
@@ -31,12 +32,14 @@ DEFAULTS = dict(
     n_strata=4, lam=0.1, alpha=0.1, gamma=0.1, msr_lr=1e-3, msr_floor=0.0, meta_mode='first_order', schedule='batch', every=4,
     hidden_dim=None, out_dim=None, stages=1, clusters=10,
     skip_nonfinite_meta=False, hai=False, colour_embedding=True,
-    msr_param='sigmoid', msr_optim='adam', meta_v='ct', msr_views='query', msr_order='meta_first', msr_oracle=False, crop_min=0.3)
+    msr_param='sigmoid', msr_optim='adam', meta_v='ct', msr_views='query', msr_order='meta_first', msr_proj='auto', msr_oracle=False,
+    crop_min=0.3)
 # what a run stored before these options existed ran with (they changed default): filled in when a stored config is read
 LEGACY = dict(msr_param='softmax', meta_v='to', crop_min=0.08)
 def stored_config(cfg:dict) -> dict: return {**LEGACY, **cfg}
 # the options that take one of a few names, and those names (checked here, offered as choices by the CLI)
-CHOICES = dict(msr_param=MSR_PARAMS, msr_optim=MSR_OPTIMS, meta_v=FO_VS, msr_views=MSR_VIEWS, msr_order=STEP_ORDERS)
+CHOICES = dict(msr_param=MSR_PARAMS, msr_optim=MSR_OPTIMS, meta_v=FO_VS, msr_views=MSR_VIEWS, msr_order=STEP_ORDERS,
+               msr_proj=MSR_PROJS)
 
 BENCHMARK_ONLY = ('preset', 'n_train', 'n_valid', 'rho')  # options of the built-in benchmarks, None in a folder run's config
 
@@ -87,6 +90,9 @@ def check_config(cfg:dict) -> dict:
     check_arg(c['schedule'] in META_SCHEDULES, 'schedule', f"one of {META_SCHEDULES}", c['schedule'])
     for k, opts in CHOICES.items():
         check_arg(c[k] in opts, k, f"one of {opts}", c[k])
+    projs = METHODS[c['method']].callback.msr_projs
+    check_arg(c['msr_proj'] in ('auto',) + projs, 'msr_proj', f"one of {('auto',) + projs} with --method {c['method']} (its loss "
+              "compares one stratum at a time, so the projector runs per stratum; only SimCLR's runs the strata as one batch)", c['msr_proj'])
     check_arg(is_number(c['crop_min']) and 0 < c['crop_min'] <= 1, 'crop_min', 'a crop area fraction in (0, 1]', c['crop_min'])
     for k in ('epochs', 'bs', 'n_train', 'n_valid', 'size', 'n_strata', 'every', 'stages', 'clusters', 'seed'):
         check_arg(not isinstance(c[k], bool), k, 'an int, not True or False', c[k])
@@ -131,7 +137,7 @@ def iclmsr_kwargs(cfg:dict) -> dict|None:
     return dict(n=cfg['n_strata'], lam=cfg['lam'], alpha=cfg['alpha'], gamma=cfg['gamma'], msr_lr=cfg['msr_lr'],
                 mode=cfg['meta_mode'], schedule=cfg['schedule'], every=cfg['every'], floor=cfg['msr_floor'],
                 skip_nonfinite=cfg['skip_nonfinite_meta'], param=cfg['msr_param'], msr_optim=cfg['msr_optim'], views=cfg['msr_views'],
-                fo_v=cfg['meta_v'], step_order=cfg['msr_order'])
+                fo_v=cfg['meta_v'], step_order=cfg['msr_order'], proj=cfg['msr_proj'])
 
 def build_strata(cfg:dict,  # a checked run config
                  c:int,     # channels of the model's feature map

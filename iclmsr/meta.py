@@ -14,7 +14,7 @@ from .core import check_arg, is_number, NonFiniteError
 from .losses import uniformity
 import warnings
 from .msr import MetaSemanticRegularizer, strata_health, STRATA_COLLAPSED
-from .methods import ContrastiveMethod
+from .methods import ContrastiveMethod, MSR_PROJS
 from .distributed import all_reduce_mean_
 
 # %% auto #0
@@ -24,15 +24,15 @@ __all__ = ['META_MODES', 'FO_VS', 'META_SCHEDULES', 'MSR_OPTIMS', 'MSR_VIEWS', '
 # %% ../nbs/08_meta.ipynb #044671b2
 class MetaObjective(nn.Module):
     "L_ct (and L_msr) of `method` on the views `xv`, as one module so that `functional_call` can run it at virtual parameters."
-    def __init__(self, model:nn.Module, method:ContrastiveMethod, form:str='exact', views:str='query'):
+    def __init__(self, model:nn.Module, method:ContrastiveMethod, form:str='exact', views:str='query', proj:str='auto'):
         super().__init__()
-        self.model, self.form, self.views = model, form, views
+        self.model, self.form, self.views, self.proj = model, form, views, method.msr_proj(proj)
         object.__setattr__(self, 'method', method)  # a callback, not a sub-module
     def forward(self, xv, a=None, msr_only=False, pooled=False):
         "With `pooled`, `xv` is already the pooled features (2B, c) of the views and only the heads run."
         fmap = xv[..., None, None] if pooled else self.model(xv)  # pool() of a 1x1 map is the features themselves
         if a is None: return self.method.loss(fmap, self.model)
-        lm = self.method.msr_loss(fmap, a, self.model, self.form, self.views)
+        lm = self.method.msr_loss(fmap, a, self.model, self.form, self.views, self.proj)
         return lm if msr_only else (self.method.loss(fmap, self.model), lm)
 
 def _virtual_buffers(model):
@@ -151,6 +151,7 @@ class ICLMSR(Callback):
                  views:str='query',    # L_msr re-weights the 'query' view only, or 'both' views and the negatives (as MetaMask)
                  fo_v:str='ct',        # 'first_order' mode's v: ∇L_ct ('ct', the meta objective's gradient) or ∇L_to ('to', phase 1's, as before)
                  step_order:str='meta_first', # with schedule='batch': phase 2 before the real step, at θ before it ('meta_first'), or after it, on the same batch at the new θ ('real_first', as MetaMask and MetAug)
+                 proj:str='auto',      # L_msr's projector pass over the strata: 'batch' (one, shared BatchNorm statistics), 'stratum' (one each) or 'auto' (the method's own: `ContrastiveMethod.msr_projs`)
                  **msr_kwargs          # passed to `MetaSemanticRegularizer` (e.g. param='sigmoid', floor)
                 ):
         check_arg(isinstance(n, int) and n >= 1, 'n', 'an int >= 1', n)
@@ -168,6 +169,7 @@ class ICLMSR(Callback):
         check_arg(views in MSR_VIEWS, 'views', f"one of {MSR_VIEWS}", views)
         check_arg(fo_v in FO_VS, 'fo_v', f"one of {FO_VS}", fo_v)
         check_arg(step_order in STEP_ORDERS, 'step_order', f"one of {STEP_ORDERS}", step_order)
+        check_arg(proj in MSR_PROJS, 'proj', f"one of {MSR_PROJS}", proj)
         store_attr(but='msr_kwargs'); self.msr_kwargs = msr_kwargs
         self.history, self.skipped, self.health, self.warned = [], 0, [], False
 
@@ -176,6 +178,7 @@ class ICLMSR(Callback):
         check_arg(len(methods) == 1, 'cbs', 'exactly one base method callback next to ICLMSR (e.g. [SimCLR(), ICLMSR()])',
                   [type(cb).__name__ for cb in self.learn.cbs])
         self.method, model = methods[0], self.learn.model
+        self.method.msr_proj(self.proj)  # the method has that pass (BYOL & co. have no 'batch')
         c = getattr(getattr(model, 'encoder', None), 'num_features', None)
         check_arg(isinstance(c, int) and c >= 1, 'model', 'an SSLModel whose encoder gives a feature map (encoder.num_features)', c)
         if self.msr is None: self.msr = MetaSemanticRegularizer(c, n=self.n, **self.msr_kwargs)
@@ -187,7 +190,7 @@ class ICLMSR(Callback):
         if not self.learns: self.msr_opt = None
         elif self.msr_optim == 'sgd': self.msr_opt = torch.optim.SGD(ps, lr=self.msr_lr, momentum=0.9, weight_decay=5e-4)
         else: self.msr_opt = torch.optim.Adam(ps, lr=self.msr_lr)
-        self.objective = MetaObjective(model, self.method, self.form, self.views)
+        self.objective = MetaObjective(model, self.method, self.form, self.views, self.proj)
 
     def before_train(self):
         if hasattr(self.msr, 'refresh'): self.msr.refresh(self.learn.model.encoder)  # oracle strata follow the encoder
@@ -207,7 +210,7 @@ class ICLMSR(Callback):
                 self._gct = all_reduce_mean_([torch.zeros_like(p) if gr is None else gr for p, gr in zip(ps, gs)])  # averaged over ranks, like .grad
         else:
             with torch.no_grad(): a = self.msr(x)
-        lm = self.method.msr_loss(fmap, a.detach().float(), self.learn.model, self.form, self.views)
+        lm = self.method.msr_loss(fmap, a.detach().float(), self.learn.model, self.form, self.views, self.proj)
         self.learn.loss_grad = self.learn.loss_grad + self.lam * lm
         self.learn.loss = self.learn.loss_grad.detach().clone()
         self.last_msr = lm.detach()

@@ -18,8 +18,8 @@ from .models import SSLModel, METHODS, method_name, register_method
 from .distributed import gather_views
 
 # %% auto #0
-__all__ = ['ContrastiveMethod', 'stratum_features', 'SimCLR', 'ema_update', 'MoCoV2', 'BYOL', 'SimSiam', 'BarlowTwins',
-           'create_method']
+__all__ = ['MSR_PROJS', 'ContrastiveMethod', 'stratum_features', 'project_strata', 'SimCLR', 'ema_update', 'MoCoV2', 'BYOL',
+           'SimSiam', 'BarlowTwins', 'create_method']
 
 # %% ../nbs/07_methods.ipynb #0604a35b
 class ContrastiveMethod(Callback):
@@ -90,9 +90,20 @@ class ContrastiveMethod(Callback):
 
     def pair_loss(self, hq, hk, model): raise NotImplementedError
 
-    def msr_loss(self, fmap, a, model, form='exact', views='query'):
+    msr_projs = ('stratum',)  # how L_msr can run the projector over the strata; the first is the method's own ('auto')
+    def msr_proj(self, proj:str='auto') -> str:
+        "The projector pass `proj` ('auto', 'batch' or 'stratum') resolved for this method; an error names `proj` if it has no such pass."
+        check_arg(proj in MSR_PROJS, 'proj', f"one of {MSR_PROJS}", proj)
+        proj = self.msr_projs[0] if proj == 'auto' else proj
+        check_arg(proj in self.msr_projs, 'proj', f"one of {('auto',) + self.msr_projs} for {type(self).__name__}: its loss compares "
+                  "one stratum at a time, so the projector always runs per stratum (only SimCLR's runs the strata as one batch)", proj)
+        return proj
+
+    def msr_loss(self, fmap, a, model, form='exact', views='query', proj='auto'):
         """ICL-MSR's backdoor-adjusted loss: the base loss with the query branch (`views='both'`: both branches) re-weighted
-        by each of the n strata of `a` (B, n, c), averaged over the strata. `form` matters for softmax methods, which override this."""
+        by each of the n strata of `a` (B, n, c), averaged over the strata, one projector pass per stratum.
+        `form` and `proj='batch'` matter for softmax methods, which override this."""
+        self.msr_proj(proj)
         h = model.pool(_fp32(fmap))
         return torch.stack([self.pair_loss(hq, hq if views == 'both' else h, model) for hq in stratum_features(h, a)]).mean()
 
@@ -102,6 +113,8 @@ class ContrastiveMethod(Callback):
 # %% ../nbs/07_methods.ipynb #6fe22836
 def _fp32(t): return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
+MSR_PROJS = ('auto', 'batch', 'stratum')  # L_msr's projector pass: the method's own, all strata as one batch, one pass per stratum
+
 def stratum_features(h:torch.Tensor, # pooled features of the views, (2B, c), view 1 first
                      a:torch.Tensor  # the strata of each ORIGINAL image, (B, n, c)
                     ) -> torch.Tensor: # (n, 2B, c): a_t ⊙ h, both views of an image share its a_t
@@ -110,6 +123,15 @@ def stratum_features(h:torch.Tensor, # pooled features of the views, (2B, c), vi
               'a', f"strata of shape (B, n, {h.shape[-1]}) for features of shape {tuple(h.shape)}", tuple(a.shape))
     k = h.shape[0] // a.shape[0]
     return a.repeat(k, 1, 1).transpose(0, 1) * h[None]
+def project_strata(projector:nn.Module, # the model's projector (pooled features -> projections)
+                   hq:torch.Tensor,      # (n, 2B, c) re-weighted features, one slice per stratum
+                   proj:str='batch'      # 'batch': one pass, all strata share the BatchNorm statistics; 'stratum': a pass each
+                  ) -> torch.Tensor:     # (n, 2B, d)
+    "The projections of every stratum's features, in one projector pass or one per stratum."
+    check_arg(proj in ('batch', 'stratum'), 'proj', "'batch' or 'stratum'", proj)
+    if proj == 'stratum': return torch.stack([projector(h) for h in hq])
+    return projector(hq.flatten(0, 1)).view(hq.shape[0], hq.shape[1], -1)
+
 
 # %% ../nbs/07_methods.ipynb #d4a47aac
 class SimCLR(ContrastiveMethod):
@@ -121,10 +143,11 @@ class SimCLR(ContrastiveMethod):
     def pair_loss(self, hq, hk, model):
         return backdoor_loss(gather_views(model.projector(hq))[None], gather_views(model.projector(hk)), tau=self.tau)
 
-    def msr_loss(self, fmap, a, model, form='exact', views='query'):
+    msr_projs = ('batch', 'stratum')
+    def msr_loss(self, fmap, a, model, form='exact', views='query', proj='auto'):
+        proj = self.msr_proj(proj)
         h = model.pool(_fp32(fmap))
-        hq = stratum_features(h, a)
-        zq = gather_views(model.projector(hq.flatten(0, 1)).view(hq.shape[0], h.shape[0], -1), dim=1)
+        zq = gather_views(project_strata(model.projector, stratum_features(h, a), proj), dim=1)
         return backdoor_loss(zq, zq if views == 'both' else gather_views(model.projector(h)), tau=self.tau, form=form)
 
 # %% ../nbs/07_methods.ipynb #a9970ab6

@@ -224,7 +224,7 @@ CASES = [
 HYPER = [
     (ICLMSR, 'n', 0), (ICLMSR, 'n', 2.5), (ICLMSR, 'lam', -1), (ICLMSR, 'lam', nan), (ICLMSR, 'alpha', 0), (ICLMSR, 'alpha', inf),
     (ICLMSR, 'gamma', -0.1), (ICLMSR, 's', 0), (ICLMSR, 'msr_lr', 0), (ICLMSR, 'msr_lr', '1e-3'), (ICLMSR, 'mode', 'second'),
-    (ICLMSR, 'schedule', 'sometimes'), (ICLMSR, 'every', 0), (ICLMSR, 'form', 'log'), (ICLMSR, 'skip_nonfinite', 'yes'),
+    (ICLMSR, 'schedule', 'sometimes'), (ICLMSR, 'proj', 'each'), (ICLMSR, 'every', 0), (ICLMSR, 'form', 'log'), (ICLMSR, 'skip_nonfinite', 'yes'),
     (lambda **k: MetaSemanticRegularizer(**{'c': 8, **k}), 'c', 0), (lambda **k: MetaSemanticRegularizer(8, **k), 'n', 0),
     (lambda **k: MetaSemanticRegularizer(8, **k), 'width', 0), (lambda **k: MetaSemanticRegularizer(8, **k), 'init_scale', 0),
     (lambda **k: MetaSemanticRegularizer(8, **k), 'init_scale', inf), (lambda **k: MetaSemanticRegularizer(8, **k), 'floor', 1),
@@ -254,7 +254,7 @@ for flags, needle in ((['--epochs', '0'], '`epochs`'), (['--bs', '0'], '`bs`'), 
                       (['--gamma', '-1'], '`gamma`'), (['--msr-lr', '0'], '`msr_lr`'), (['--msr-floor', '1'], '`msr_floor`'),
                       (['--n-strata', '0'], '`n_strata`'), (['--every', '0'], '`every`'), (['--stages', '0'], '`stages`'),
                       (['--clusters', '1'], '`clusters`'), (['--seed', '-1'], '`seed`'), (['--size', '0'], '`size`'), (['--n-valid', '0'], '`n_valid`'),
-                      (['--stages', '3', '--epochs', '2'], '`epochs`'), (['--stages', '2', '--method', 'byol'], '`method`'),
+                      (['--stages', '3', '--epochs', '2'], '`epochs`'), (['--stages', '2', '--method', 'byol'], '`method`'), (['--method', 'byol', '--iclmsr', '--msr-proj', 'batch'], '`msr_proj`'),
                       (['--data', 'imagenet'], '`data`'), (['--epochs', 'many'], '--epochs'), (['--method', 'swav'], '--method')):
     CASES.append((f"pretrain {' '.join(flags)}", 'cli', lambda w, flags=flags, needle=needle: cli_error(w, ['pretrain', *TINY, *flags, '--out', w.root/'runs'/'new'], needle)))
 
