@@ -123,6 +123,7 @@ def stratum_features(h:torch.Tensor, # pooled features of the views, (2B, c), vi
               'a', f"strata of shape (B, n, {h.shape[-1]}) for features of shape {tuple(h.shape)}", tuple(a.shape))
     k = h.shape[0] // a.shape[0]
     return a.repeat(k, 1, 1).transpose(0, 1) * h[None]
+
 def project_strata(projector:nn.Module, # the model's projector (pooled features -> projections)
                    hq:torch.Tensor,      # (n, 2B, c) re-weighted features, one slice per stratum
                    proj:str='batch'      # 'batch': one pass, all strata share the BatchNorm statistics; 'stratum': a pass each
@@ -131,7 +132,6 @@ def project_strata(projector:nn.Module, # the model's projector (pooled features
     check_arg(proj in ('batch', 'stratum'), 'proj', "'batch' or 'stratum'", proj)
     if proj == 'stratum': return torch.stack([projector(h) for h in hq])
     return projector(hq.flatten(0, 1)).view(hq.shape[0], hq.shape[1], -1)
-
 
 # %% ../nbs/07_methods.ipynb #d4a47aac
 class SimCLR(ContrastiveMethod):
