@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 import matplotlib.pyplot as plt
+import numpy as np
+from scipy import stats
 from fastcore.meta import delegates
 from .core import check_arg, default_device, shape_of
 from .benchmarks.confounded import colour_class
@@ -16,8 +18,8 @@ from .eval import _batches, _check_bs, _feats, _images_labels, _images_of, _labe
 
 # %% auto #0
 __all__ = ['PROTOCOLS', 'EMBEDDINGS', 'activation_maps', 'foreground_attention', 'stratum_attention', 'mask_share',
-           'confounded_probe', 'unconfounded_probe', 'extract_strata', 'background_report', 'plot_stratum_maps',
-           'plot_embedding']
+           'confounded_probe', 'unconfounded_probe', 'extract_strata', 'background_report', 'paired_interval',
+           'format_paired', 'plot_stratum_maps', 'plot_embedding']
 
 # %% ../nbs/09a_report.ipynb #de7ff935
 def _masks(masks, n):
@@ -234,6 +236,22 @@ def background_report(model:nn.Module,              # the encoder (an `SSLModel`
         r.update({f'knn{knn_k}_{s}': knn_accuracy(feats['train'], labels['train'], feats[s], labels[s], k=knn_k, weighted=False)
                   for s in splits if s != 'train'})
     return r
+
+# %% ../nbs/09a_report.ipynb #678d146b
+def paired_interval(d,                 # paired differences, one per seed (a - b), at least 2
+                    level:float=0.95   # coverage of the two-sided Student-t interval
+                   ) -> tuple:         # (mean, half-width): the interval is mean ± half-width
+    "Mean of the paired differences `d` and the half-width of its Student-t interval at `level`."
+    d = np.asarray(d, dtype=float)
+    check_arg(d.ndim == 1 and len(d) >= 2 and bool(np.isfinite(d).all()), 'd', 'finite paired differences, one per seed, at least 2',
+              shape_of(d))
+    check_arg(isinstance(level, float) and 0 < level < 1, 'level', 'a coverage in (0, 1), e.g. 0.95', level)
+    return float(d.mean()), float(stats.t.ppf((1 + level) / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+
+def format_paired(d, level:float=0.95) -> str:
+    "'+mean [lo, hi]  (d_1, d_2, ...)': the paired differences `d`, their `paired_interval` and each seed's difference."
+    m, h = paired_interval(d, level)
+    return f"{m:+.3f} [{m - h:+.3f}, {m + h:+.3f}]  ({', '.join(f'{v:+.3f}' for v in np.asarray(d, dtype=float))})"
 
 # %% ../nbs/09a_report.ipynb #2516c94c
 def _hwc(img):
