@@ -90,9 +90,7 @@ def check_config(cfg:dict) -> dict:
     check_arg(c['schedule'] in META_SCHEDULES, 'schedule', f"one of {META_SCHEDULES}", c['schedule'])
     for k, opts in CHOICES.items():
         check_arg(c[k] in opts, k, f"one of {opts}", c[k])
-    projs = METHODS[c['method']].callback.msr_projs
-    check_arg(c['msr_proj'] in ('auto',) + projs, 'msr_proj', f"one of {('auto',) + projs} with --method {c['method']} (its loss "
-              "compares one stratum at a time, so the projector runs per stratum; only SimCLR's runs the strata as one batch)", c['msr_proj'])
+    METHODS[c['method']].callback.msr_proj(c['msr_proj'], name='msr_proj')  # the method has that projector pass
     check_arg(is_number(c['crop_min']) and 0 < c['crop_min'] <= 1, 'crop_min', 'a crop area fraction in (0, 1]', c['crop_min'])
     for k in ('epochs', 'bs', 'n_train', 'n_valid', 'size', 'n_strata', 'every', 'stages', 'clusters', 'seed'):
         check_arg(not isinstance(c[k], bool), k, 'an int, not True or False', c[k])

@@ -91,11 +91,12 @@ class ContrastiveMethod(Callback):
     def pair_loss(self, hq, hk, model): raise NotImplementedError
 
     msr_projs = ('stratum',)  # how L_msr can run the projector over the strata; the first is the method's own ('auto')
-    def msr_proj(self, proj:str='auto') -> str:
-        "The projector pass `proj` ('auto', 'batch' or 'stratum') resolved for this method; an error names `proj` if it has no such pass."
-        check_arg(proj in MSR_PROJS, 'proj', f"one of {MSR_PROJS}", proj)
-        proj = self.msr_projs[0] if proj == 'auto' else proj
-        check_arg(proj in self.msr_projs, 'proj', f"one of {('auto',) + self.msr_projs} for {type(self).__name__}: its loss compares "
+    @classmethod
+    def msr_proj(cls, proj:str='auto', name:str='proj') -> str:
+        "The projector pass `proj` ('auto', 'batch' or 'stratum') resolved for this method; an error names `name` if it has no such pass."
+        check_arg(proj in MSR_PROJS, name, f"one of {MSR_PROJS}", proj)
+        proj = cls.msr_projs[0] if proj == 'auto' else proj
+        check_arg(proj in cls.msr_projs, name, f"one of {('auto',) + cls.msr_projs} for {cls.__name__}: its loss compares "
                   "one stratum at a time, so the projector always runs per stratum (only SimCLR's runs the strata as one batch)", proj)
         return proj
 
